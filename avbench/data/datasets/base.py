@@ -1,0 +1,110 @@
+"""Base class for every avbench dataset: records over a real on-disk layout.
+
+Subclasses parse the dataset's own list/annotation files into *records* (one
+per item), say which files a record needs, and turn a record into a sample
+dict (see :mod:`avbench.data.sample`). The base class implements the
+``missing="error"|"skip"`` policy of DESIGN 4.2: real copies of these datasets
+are always incomplete, so a dataset either fails naming the first missing file
+and how many are missing, or drops those items and reports the counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from torch.utils.data import Dataset
+
+from avbench.data.errors import MediaError, MissingFileError
+
+log = logging.getLogger(__name__)
+
+MissingPolicy = Literal["error", "skip"]
+
+
+class AVDataset(Dataset):
+    """A list of records, each needing some files under ``root``.
+
+    Subclasses set ``self.records`` and call :meth:`_finalize_records` at the
+    end of ``__init__``; they implement :meth:`required_files` and
+    :meth:`load`.
+
+    ``skipped`` counts dropped items by reason: missing files are found at
+    construction; a file that exists but fails to decode is found in
+    ``__getitem__`` and, with ``missing="skip"``, replaced by the next
+    loadable item (counted in ``load_failures`` of that worker process).
+    """
+
+    name: str = "dataset"
+
+    def __init__(self, root: str | Path, *, missing: MissingPolicy = "error") -> None:
+        if missing not in ("error", "skip"):
+            raise ValueError(f"missing must be 'error' or 'skip', got {missing!r}")
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise MissingFileError(self.root, "dataset root directory does not exist")
+        self.missing = missing
+        self.records: list[Any] = []
+        self.skipped: Counter[str] = Counter()
+        self.load_failures: Counter[str] = Counter()
+
+    # --- to implement -------------------------------------------------
+    def required_files(self, record: Any) -> Sequence[Path]:
+        """Files that must exist for ``record`` to be loadable."""
+        raise NotImplementedError
+
+    def load(self, record: Any) -> dict[str, Any]:
+        """Read one record into a sample dict; raise :class:`MediaError` on bad media."""
+        raise NotImplementedError
+
+    # --- shared machinery ---------------------------------------------
+    def _finalize_records(self) -> None:
+        """Apply the missing-file policy to ``self.records``."""
+        kept, missing_files = [], []
+        for rec in self.records:
+            absent = [p for p in self.required_files(rec) if not Path(p).exists()]
+            if absent:
+                missing_files.append(absent[0])
+            else:
+                kept.append(rec)
+        if missing_files:
+            n, total = len(missing_files), len(self.records)
+            if self.missing == "error":
+                raise MissingFileError(
+                    missing_files[0],
+                    f"file does not exist ({n} of {total} items of {self.describe()} "
+                    "have missing files; pass missing='skip' to drop them)",
+                )
+            self.skipped["file does not exist"] += n
+            log.warning("%s: skipped %d of %d items (missing files, e.g. %s)",
+                        self.describe(), n, total, missing_files[0])
+        self.records = kept
+
+    def describe(self) -> str:
+        return f"{type(self).__name__}({self.root})"
+
+    def skip_report(self) -> str:
+        """Human-readable summary of dropped items, for logs and results."""
+        counts = self.skipped + self.load_failures
+        if not counts:
+            return f"{self.describe()}: {len(self)} items, none skipped"
+        parts = ", ".join(f"{n} {why}" for why, n in counts.most_common())
+        return f"{self.describe()}: {len(self)} items kept; skipped {sum(counts.values())}: {parts}"
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if self.missing == "error":
+            return self.load(self.records[index])
+        for step in range(len(self.records)):
+            rec = self.records[(index + step) % len(self.records)]
+            try:
+                return self.load(rec)
+            except MediaError as err:
+                self.load_failures[err.problem.split(" (")[0]] += 1
+                log.warning("%s: skipping unreadable item: %s", self.describe(), err)
+        raise MediaError(self.root, "no loadable item in the dataset")

@@ -2,7 +2,7 @@
 
 ``avbench fit|validate|test|predict --config ...`` is Lightning's
 ``LightningCLI`` (jsonargparse configs, ``--print_config``), with any
-LightningModule as model and any :class:`~avbench.data.datamodules.AVDataModule`
+:class:`~avbench.models.AVModel` as model and any :class:`~avbench.data.datamodules.AVDataModule`
 as data (``class_path`` + ``init_args`` in the configs). Suite-level commands
 are dispatched here too:
 
@@ -43,13 +43,13 @@ def _synth(argv: Sequence[str]) -> int:
 
 
 def _lightning_cli(argv: Sequence[str] | None) -> int:
-    from lightning.pytorch import LightningModule
     from lightning.pytorch.cli import LightningCLI
 
     from avbench.data.datamodules import AVDataModule
+    from avbench.models import AVModel
 
     LightningCLI(
-        LightningModule,
+        AVModel,
         AVDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,

@@ -1,0 +1,318 @@
+"""EZ-VSL: "Localizing Visual Sounds the Easy Way" (Mo & Morgado, ECCV 2022).
+
+Reference code: https://github.com/stoneMo/EZ-VSL (``model.py``, ``train.py``,
+``test.py``). This module also holds :class:`DenseVSLModel`, the plumbing the
+whole EZ-VSL line shares (FNAC and SLAVC build on EZ-VSL's code; LVS shares
+the backbones and front-end).
+
+Architecture (REFERENCE C, shared SSL backbone)
+    image: ResNet-18 to ``layer4`` (7x7x512 at 224 px; ImageNet weights in the
+    paper) -> 1x1 conv to ``dim`` -> L2 normalisation per location: ``v_n(h,w)``.
+    audio: log spectrogram (:class:`avbench.data.audio.LogSpectrogram`, 257
+    bins) -> ResNet-18 from scratch with a 1-channel stem -> global MAX pool
+    -> linear to ``dim`` -> L2 normalisation: ``a_m``.
+    Weights not loaded from a checkpoint follow the reference initialisation
+    (convs Kaiming-normal fan-out, linears truncated normal std 0.01,
+    norm layers weight N(1, 0.02) and bias 0).
+
+Loss (paper Sec. 3, "multiple-instance contrastive learning")
+    Eq. (1)-(2): similarity map ``S[n,m,h,w] = <v_n(h,w), a_m> / tau`` and the
+    multiple-instance score ``s(n,m) = max_{h,w} S[n,m,h,w]`` (at least one
+    location of the image must match the sound).
+    Eq. (3), two named terms summed as in the reference ``max_xmil_loss``
+    (``F.cross_entropy(logits) + F.cross_entropy(logits.T)``, not averaged):
+
+    - ``v2a``: cross-entropy of each image over the batch's audios;
+    - ``a2v``: cross-entropy of each audio over the batch's images.
+
+Localization (paper Sec. 3.3)
+    ``localize`` = ``S[n,n]``: the own-pair similarity map at feature
+    resolution (AVL map). ``localize_ogl`` adds the paper's object-guided
+    refinement (OGL, Sec. 3.4): ``alpha * norm(AVL) + (1-alpha) * norm(OBJ)``
+    with ``OBJ = mean_c |layer4_c|`` of an ImageNet ResNet-18 and
+    ``alpha = 0.4`` (reference ``test.py``), reported as a separate column
+    (REFERENCE A1).
+
+Embeddings (``embed``; REFERENCE A3)
+    audio: the normalised audio embedding ``a_n``. visual: the max over
+    locations of ``S`` is a score, not an embedding, so the visual embedding is
+    the MEAN over locations of the projected, per-location-normalised map
+    ``v_n``, re-normalised. (The paper does not evaluate retrieval.)
+
+Defaults (reference ``train.py``, README): ``tau = 0.03``, ``dim = 512``,
+Adam, lr 1e-4, no weight decay, batch 128, 20 epochs (100 for the 10k
+subsets), 224 px images, 3 s audio at 16 kHz.
+
+Deviations, with reasons
+    - Negatives are gathered across ranks with gradient (DESIGN 4.4): under
+      DDP each rank scores its local images against the audios of ALL ranks
+      (and its audios against all images). The reference divides the batch
+      by the number of GPUs and contrasts within each GPU's slice only, so
+      the number of negatives depended on the GPU count; here it equals the
+      global batch whatever the device count. ``gather_negatives=False``
+      restores the per-device behaviour. On one device both are identical.
+    - OGL's object prior: the reference uses a SEPARATE frozen ImageNet
+      ResNet-18. Weights cannot be downloaded here, so it is built only when
+      ``ogl_pretrained_path`` names a local file; otherwise ``localize_ogl``
+      uses the model's own (fine-tuned) image backbone, which is documented
+      as a fallback, not the paper's setting. OGL is combined at feature
+      resolution: bilinear upsampling is a convex combination so per-image
+      min-max normalisation commutes with it, and the result equals the
+      reference's combination at 224 px up to the final upsampling.
+    - The backbones are timm models (``resnet18`` by default) instead of
+      torchvision's; with ``resnet18.tv_in1k`` weights the image network is
+      torchvision's ImageNet ResNet-18 used by the paper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avbench.data.audio import LogSpectrogram
+from avbench.models.base import AVModel, ModelMeta, register
+from avbench.nn.distributed import gather_with_offset
+from avbench.nn.encoders import AudioEncoder, ImageEncoder
+from avbench.nn.heads import ConvProjection, LinearProjection
+from avbench.nn.losses import info_nce_logits
+from avbench.nn.similarity import (
+    av_similarity,
+    max_over_locations,
+    mean_over_locations,
+    object_saliency,
+    ogl_combine,
+    paired_similarity,
+)
+
+__all__ = ["DenseVSLModel", "EZVSL", "ezvsl_init_"]
+
+
+def ezvsl_init_(module: nn.Module) -> None:
+    """Reference initialisation of the EZ-VSL line for non-pretrained parts.
+
+    Convs: Kaiming normal (fan-out, ReLU); linears: truncated normal std 0.01;
+    batch/group norms: weight N(1, 0.02), bias 0 (EZ-VSL ``model.py``).
+    """
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.normal_(m.weight, mean=1.0, std=0.02)
+            nn.init.constant_(m.bias, 0.0)
+
+
+class DenseVSLModel(AVModel):
+    """Shared plumbing of the EZ-VSL line: front-end, backbones, steps, OGL.
+
+    Subclasses implement :meth:`compute_losses` (a dict of named terms plus
+    ``"total"``), :meth:`embed` and :meth:`localize`. Backbone arguments:
+
+    Args:
+        image_arch, audio_arch: timm architectures (paper: ``resnet18``).
+        image_pretrained, audio_pretrained: local weight files (``None`` =
+            random init; the papers use ImageNet weights for the image net).
+        image_width, audio_width: ResNet base width (``None`` = 64); for CPU
+            configs.
+        image_layers, audio_layers: ResNet blocks per stage (``None`` =
+            ``(2, 2, 2, 2)`` for resnet18); for CPU configs.
+        out_stride: image (and audio) backbone output stride, 32 or 16.
+        spectrogram: keyword arguments of :class:`LogSpectrogram` (``None`` =
+            its defaults, the EZ-VSL recipe: n_fft 512, hop 238, log(S+1e-7)/12).
+        ogl_pretrained_path: local ImageNet weights for OGL's separate object
+            prior network (see module docstring); ``None`` = own backbone.
+        ogl_alpha: OGL mixing weight of the AV map.
+        lr, weight_decay, optimizer, betas: see :class:`AVModel`.
+    """
+
+    def __init__(
+        self,
+        image_arch: str = "resnet18",
+        image_pretrained: str | None = None,
+        image_width: int | None = None,
+        image_layers: Sequence[int] | None = None,
+        audio_arch: str = "resnet18",
+        audio_pretrained: str | None = None,
+        audio_width: int | None = None,
+        audio_layers: Sequence[int] | None = None,
+        out_stride: int = 32,
+        spectrogram: dict[str, Any] | None = None,
+        ogl_pretrained_path: str | None = None,
+        ogl_alpha: float = 0.4,
+        lr: float = 1e-4,
+        weight_decay: float = 0.0,
+        optimizer: Literal["adam", "adamw"] = "adam",
+        betas: tuple[float, float] = (0.9, 0.999),
+    ) -> None:
+        super().__init__(lr=lr, weight_decay=weight_decay, optimizer=optimizer, betas=betas)
+        self.spectrogram = LogSpectrogram(**(spectrogram or {}))
+        self.image_encoder = ImageEncoder(
+            image_arch, image_pretrained, out_stride=out_stride, width=image_width,
+            layers=image_layers,
+        )
+        self.audio_encoder = AudioEncoder(
+            audio_arch, 1, audio_pretrained, out_stride=out_stride, width=audio_width,
+            layers=audio_layers,
+        )
+        if audio_pretrained is None:
+            ezvsl_init_(self.audio_encoder)
+        self.ogl_alpha = ogl_alpha
+        self.object_encoder: ImageEncoder | None = None
+        if ogl_pretrained_path is not None:
+            self.object_encoder = ImageEncoder(image_arch, ogl_pretrained_path)
+            self.object_encoder.requires_grad_(False)
+            self.object_encoder.eval()
+
+    # --- features -------------------------------------------------------
+    def audio_backbone(self, audio: torch.Tensor) -> torch.Tensor:
+        """Waveform [B,1,L] -> globally MAX-pooled audio feature [B,C]."""
+        feat = self.audio_encoder(self.spectrogram(audio))
+        return feat.flatten(2).max(dim=-1).values
+
+    def image_backbone(self, image: torch.Tensor) -> torch.Tensor:
+        """Image [B,3,H,W] in [0,1] -> backbone map [B,C,h,w]."""
+        return self.image_encoder(image)
+
+    # --- steps ------------------------------------------------------------
+    def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
+        losses = self.compute_losses(batch)
+        self.log_losses(losses, "train", batch["image"].shape[0])
+        return losses["total"]
+
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
+        losses = self.compute_losses(batch)
+        self.log_losses(losses, "val", batch["image"].shape[0])
+        return losses["total"]
+
+    # --- OGL ----------------------------------------------------------------
+    def object_map(self, image: torch.Tensor) -> torch.Tensor:
+        """Object saliency ``mean_c |layer4_c|`` [B,h,w] (EZ-VSL OGL prior)."""
+        encoder = self.object_encoder if self.object_encoder is not None else self.image_encoder
+        if self.object_encoder is not None:
+            self.object_encoder.eval()
+        return object_saliency(encoder(image))
+
+    def localize_ogl(self, batch: Mapping[str, Any], alpha: float | None = None) -> torch.Tensor:
+        """Object-guided localization: ``alpha*norm(AV) + (1-alpha)*norm(OBJ)`` [B,h,w]."""
+        av = self.localize(batch)
+        obj = self.object_map(batch["image"])
+        if obj.shape[-2:] != av.shape[-2:]:
+            obj = F.interpolate(obj[:, None], size=av.shape[-2:], mode="bilinear",
+                                align_corners=False)[:, 0]
+        return ogl_combine(av, obj, self.ogl_alpha if alpha is None else alpha)
+
+
+@register("ezvsl")
+class EZVSL(DenseVSLModel):
+    """EZ-VSL (see the module docstring for equations, defaults and deviations).
+
+    Args:
+        tau: temperature of the similarity map (0.03).
+        dim: projection dimension (512).
+        gather_negatives: contrast against all ranks' samples under DDP.
+        **kwargs: backbone/front-end/optimiser arguments of
+            :class:`DenseVSLModel`.
+    """
+
+    meta = ModelMeta(
+        name="ezvsl",
+        paper="Localizing Visual Sounds the Easy Way (Mo & Morgado, ECCV 2022)",
+        year=2022,
+        capabilities=frozenset({"embed", "localize"}),
+        reference_code="https://github.com/stoneMo/EZ-VSL",
+    )
+
+    def __init__(
+        self,
+        tau: float = 0.03,
+        dim: int = 512,
+        gather_negatives: bool = True,
+        image_arch: str = "resnet18",
+        image_pretrained: str | None = None,
+        image_width: int | None = None,
+        image_layers: Sequence[int] | None = None,
+        audio_arch: str = "resnet18",
+        audio_pretrained: str | None = None,
+        audio_width: int | None = None,
+        audio_layers: Sequence[int] | None = None,
+        spectrogram: dict[str, Any] | None = None,
+        ogl_pretrained_path: str | None = None,
+        ogl_alpha: float = 0.4,
+        lr: float = 1e-4,
+        weight_decay: float = 0.0,
+        optimizer: Literal["adam", "adamw"] = "adam",
+        betas: tuple[float, float] = (0.9, 0.999),
+    ) -> None:
+        super().__init__(
+            image_arch=image_arch, image_pretrained=image_pretrained, image_width=image_width,
+            image_layers=image_layers, audio_arch=audio_arch, audio_pretrained=audio_pretrained,
+            audio_width=audio_width, audio_layers=audio_layers, out_stride=32,
+            spectrogram=spectrogram, ogl_pretrained_path=ogl_pretrained_path,
+            ogl_alpha=ogl_alpha, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
+            betas=betas,
+        )
+        self.save_hyperparameters()
+        self.tau = tau
+        self.dim = dim
+        self.gather_negatives = gather_negatives
+        self.image_proj = ConvProjection(self.image_encoder.out_channels, dim)
+        self.audio_proj = LinearProjection(self.audio_encoder.out_channels, dim)
+        ezvsl_init_(self.image_proj)
+        ezvsl_init_(self.audio_proj)
+
+    # --- features -------------------------------------------------------
+    def visual_map(self, image: torch.Tensor) -> torch.Tensor:
+        """Projected, per-location L2-normalised image map ``v`` [B,D,h,w]."""
+        return self.image_proj(self.image_backbone(image))
+
+    def audio_embedding(self, audio: torch.Tensor) -> torch.Tensor:
+        """Projected, L2-normalised audio embedding ``a`` [B,D]."""
+        return self.audio_proj(self.audio_backbone(audio))
+
+    def _gather(self, t: torch.Tensor) -> tuple[torch.Tensor, int]:
+        return gather_with_offset(t) if self.gather_negatives else (t, 0)
+
+    def mil_logits(
+        self, visual: torch.Tensor, audio: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Multiple-instance logits (Eq. 2) of local rows against gathered columns.
+
+        Returns ``(v2a [B,N], a2v [B,N], offset)``: ``v2a[i,j] = max_hw
+        <v_i, a_j>/tau`` over all ranks' audios j, ``a2v[i,j] = max_hw
+        <v_j, a_i>/tau`` over all ranks' images j; local pair i sits at column
+        ``offset + i``.
+        """
+        audio_all, offset = self._gather(audio)
+        visual_all, _ = self._gather(visual)
+        v2a = max_over_locations(av_similarity(visual, audio_all)) / self.tau
+        a2v = max_over_locations(av_similarity(visual_all, audio)).t() / self.tau
+        return v2a, a2v, offset
+
+    def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        visual = self.visual_map(batch["image"])
+        audio = self.audio_embedding(batch["audio"])
+        v2a, a2v, offset = self.mil_logits(visual, audio)
+        loss_v2a = info_nce_logits(v2a, offset)
+        loss_a2v = info_nce_logits(a2v, offset)
+        return {"total": loss_v2a + loss_a2v, "v2a": loss_v2a, "a2v": loss_a2v}
+
+    # --- capabilities -----------------------------------------------------
+    def localize(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """AVL map ``S[n,n] = <v_n(h,w), a_n> / tau`` [B,h,w]."""
+        visual = self.visual_map(batch["image"])
+        audio = self.audio_embedding(batch["audio"])
+        return paired_similarity(visual, audio) / self.tau
+
+    def embed(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """``audio``: ``a_n``; ``visual``: mean over locations of ``v_n``, re-normalised."""
+        visual = self.visual_map(batch["image"])
+        audio = self.audio_embedding(batch["audio"])
+        return {"audio": audio, "visual": F.normalize(mean_over_locations(visual), dim=-1)}

@@ -4,7 +4,7 @@ on Image and Audio" (JSA; Kim, Song, Park, Kim & Kwak, CVPR 2025).
 Reference code: https://github.com/InhoKim429/JSA (``model_slot.py``,
 ``train_slot.py``, ``train_script.sh``, ``test_model.py``, ``utils.py``).
 
-Architecture (paper Sec. 3.1; reference ``mymodel``/``SlotAttention``)
+Architecture (paper: joint slot attention; reference ``mymodel``/``SlotAttention``)
     image: ResNet-18 to ``layer4`` (7x7x512 at 224 px; ImageNet weights) ->
     1x1 conv to ``dim`` -> tokens ``v`` [B, h*w, D] (NOT L2-normalised).
     audio: log power spectrogram (n_fft 512, hop 160, Hann, ``log(S+1e-7)/12``;
@@ -20,40 +20,41 @@ Architecture (paper Sec. 3.1; reference ``mymodel``/``SlotAttention``)
     The first ``n_target_slots`` slots are the target slots; with one target
     slot (the paper) the "target" quantities below are simply slot 0.
 
-Losses (paper Sec. 3.2-3.4; reference ``forward_train``/``calculate``)
+Losses (reference ``forward_train``/``calculate``; the paper names each term)
     Each is its own named, logged term; ``total = info + lambda_recon * recon
     + lambda_div * div + lambda_att * att`` (reference ``train_script.sh``:
     ``lam1 = 0.1, lam2 = 0.1, lam3 = 100``).
 
-    - ``info`` (Eq. InfoNCE over target slots, Sec. 3.2): ``s(n,m) =
+    - ``info`` (paper: InfoNCE over the target slots): ``s(n,m) =
       <z^v_n, z^a_m>`` between the L2-normalised image and audio TARGET slots,
       ``CE(s/tau)`` over audios + ``CE(s^T/tau)`` over images (summed, not
       averaged, as the reference), tau = 0.03. Only the target slots are
       contrasted, so background and off-screen sound can go to the
       off-target slot instead of polluting the pair embedding.
-    - false-negative mitigation (Sec. 3.2, :func:`k_reciprocal_false_negatives`):
+    - false-negative mitigation (paper: k-reciprocal false negatives,
+      :func:`k_reciprocal_false_negatives`):
       sample ``m`` is removed from the negatives of ``n`` (and vice versa) when
       ``m`` is among the k nearest neighbours of ``n`` in BOTH the image-slot
       and the audio-slot similarity AND ``n`` is among ``m``'s (k-reciprocal),
       k = 20, on detached target slots; the positive is never removed.
       Semantically matching pairs in a batch are thereby not pushed apart.
-    - ``div`` (slot divergence, Sec. 3.4, :func:`slot_divergence`): mean of
+    - ``div`` (paper: slot divergence loss, :func:`slot_divergence`): mean of
       ``ReLU(cos(s_i, s_j))`` over ordered pairs of different slots, per
       modality, image + audio; keeps the target and off-target slots apart.
-    - ``recon`` (slot reconstruction, Sec. 3.4): an MLP spatial-broadcast
+    - ``recon`` (paper: slot reconstruction loss): an MLP spatial-broadcast
       decoder per modality (:class:`SpatialBroadcastDecoder`, reference
       ``MlpDecoder``: 3 hidden layers of width D) rebuilds the encoder tokens
       from ALL slots; MSE against the detached, unmasked tokens, image +
       audio. Keeps the slots jointly informative about the whole input. The
       decoders are used only by this loss (never at inference).
-    - ``att`` (cross-modal attention matching, Sec. 3.3,
+    - ``att`` (paper: cross-modal attention matching,
       :func:`attention_matching`): ``MSE(A^{a->v}, sg(A^{v->v})) +
       MSE(A^{v->a}, sg(A^{a->a}))`` on the target rows of the last
       iteration's token-normalised attention: the audio target query over
       image keys must attend where the image target query does, and the image
       target query over audio keys where the audio target query does.
 
-Inference (paper Sec. 3.5; reference ``forward_eval``/``test_model.py``)
+Inference (paper: ``ca^{a,v}`` and IQR; reference ``forward_eval``/``test_model.py``)
     ``localize`` = ``ca^{a,v}``: the audio target-slot query over the image
     keys (last iteration), softmax over slots with the logits multiplied by
     ``infer_sharpening`` and normalised over locations, [B,h,w] (7x7).
@@ -73,6 +74,10 @@ mask ratio 0.1, tau 0.03, k 20, weights 0.1/0.1/100, AdamW lr 5e-5, weight
 decay 0.01, no scheduler, no warm-up (``--warmup -1``), batch 256, 100 epochs
 on the 10k subsets / 50 on 144k, 5-s audio, 224-px images;
 ``infer_sharpening`` 1.0 for 144k (the default here) and 0.1 for 10k.
+
+Equation numbers: the paper text could not be read from this environment, so
+the terms are named as in the paper and mapped to the reference code, which
+fixes every formula and weight above.
 
 Deviations, with reasons
     - Negatives are gathered across ranks with gradient (DESIGN 4.4) and the
@@ -105,10 +110,19 @@ Deviations, with reasons
       masks) belongs to the datamodule, not to this model.
     - Mixed precision: the reference trains under CUDA autocast; precision is
       a trainer setting here.
+    - Validation computes every loss term (no masking in eval mode) so that
+      ``val/loss`` exists for checkpoint selection on VAL; the reference
+      computes no validation loss and keeps the checkpoint with the best TEST
+      cIoU (not reproduced, DESIGN 1).
+    - Backbones are timm ResNet-18s instead of the reference's copy of
+      torchvision's; with ``resnet18.tv_in1k`` weights the image network is
+      the torchvision ImageNet ResNet-18 the paper loads. The 1x1 projection
+      convs use the reference's Kaiming-normal (fan-out) init.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -158,7 +172,7 @@ JSA_SPECTROGRAM: dict[str, Any] = {
 # --- loss terms -------------------------------------------------------------
 @torch.no_grad()
 def k_reciprocal_false_negatives(img: torch.Tensor, aud: torch.Tensor, k: int) -> torch.Tensor:
-    """JSA's false negatives (Sec. 3.2; reference ``get_potential_false_negative``).
+    """JSA's k-reciprocal false negatives (reference ``get_potential_false_negative``).
 
     Args:
         img, aud: [N,D] target-slot embeddings (L2-normalised) of the batch.
@@ -208,6 +222,13 @@ def jsa_info_nce(
     if k is None:
         mask = torch.zeros(b, img_all.shape[0], dtype=torch.bool, device=img.device)
     else:
+        if k >= img_all.shape[0] > 1:
+            warnings.warn(
+                f"JSA reciprocal_k={k} >= batch of {img_all.shape[0]}: every sample is a "
+                "k-reciprocal neighbour of every other, so ALL negatives are removed and the "
+                "InfoNCE term carries no signal; lower reciprocal_k or raise the batch size",
+                stacklevel=2,
+            )
         full = k_reciprocal_false_negatives(img_all.detach(), aud_all.detach(), k)
         mask = full[offset : offset + b]
     v2a = info_nce_logits(img @ aud_all.t() / tau, offset, mask)
@@ -216,7 +237,7 @@ def jsa_info_nce(
 
 
 def slot_divergence(slots: torch.Tensor) -> torch.Tensor:
-    """Slot divergence (Sec. 3.4; reference ``cosine_loss``) of slots [B,K,D].
+    """Slot divergence loss (reference ``cosine_loss``) of slots [B,K,D].
 
     Mean over the batch and the ``K(K-1)`` ordered pairs of DIFFERENT slots of
     ``ReLU(cos(s_i, s_j))``; slots are L2-normalised here. Zero when K = 1.
@@ -236,7 +257,7 @@ def attention_matching(
     img_q_aud_k: torch.Tensor,
     aud_q_aud_k: torch.Tensor,
 ) -> torch.Tensor:
-    """Cross-modal attention matching (Sec. 3.3), all [B,N] target-slot attentions.
+    """Cross-modal attention matching loss; all arguments [B,N] target-slot attentions.
 
     ``MSE(aud_q_img_k, sg(img_q_img_k)) + MSE(img_q_aud_k, sg(aud_q_aud_k))``:
     each cross-modal attention is pulled toward the (stop-gradient) intra-modal
@@ -251,7 +272,7 @@ def slot_reconstruction(
     img_recon: torch.Tensor, img_tokens: torch.Tensor,
     aud_recon: torch.Tensor, aud_tokens: torch.Tensor,
 ) -> torch.Tensor:
-    """Slot reconstruction (Sec. 3.4): MSE to the DETACHED tokens, image + audio."""
+    """Slot reconstruction loss: MSE to the DETACHED tokens, image + audio."""
     return F.mse_loss(img_recon, img_tokens.detach()) + F.mse_loss(aud_recon, aud_tokens.detach())
 
 
@@ -432,8 +453,14 @@ class JointSlotSSL(AVModel):
         return attn[:, : self.n_target_slots].mean(dim=1)
 
     # --- losses -----------------------------------------------------------
-    def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        """Every named loss term and the weighted ``total`` (module docstring)."""
+    def compute_losses(
+        self, batch: Mapping[str, Any], stats: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Every named loss term and the weighted ``total`` (module docstring).
+
+        If ``stats`` is given it receives ``false_negatives_removed``: the mean
+        number of negatives removed per sample by the k-reciprocal rule.
+        """
         out = self(batch)
         img, aud = out.image, out.audio
         info, fn_mask = jsa_info_nce(
@@ -459,21 +486,22 @@ class JointSlotSSL(AVModel):
             total = info
         else:
             total = info + self.lambda_recon * recon + self.lambda_div * div + self.lambda_att * att
-        removed = fn_mask.float().sum(dim=1).mean()
-        return {"total": total, "info": info, "recon": recon, "div": div, "att": att,
-                "_false_negatives": removed}
+        if stats is not None:
+            stats["false_negatives_removed"] = fn_mask.float().sum(dim=1).mean()
+        return {"total": total, "info": info, "recon": recon, "div": div, "att": att}
 
     def current_epoch_or_zero(self) -> int:
         """``current_epoch`` when attached to a trainer, else 0."""
         return self.current_epoch if self._trainer is not None else 0
 
     def _step(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
-        losses = self.compute_losses(batch)
-        removed = losses.pop("_false_negatives")
+        stats: dict[str, torch.Tensor] = {}
+        losses = self.compute_losses(batch, stats)
         b = batch["image"].shape[0]
         self.log_losses(losses, stage, b)
-        self.log(f"{stage}/false_negatives_removed", removed, batch_size=b,
-                 sync_dist=stage != "train", on_step=stage == "train", on_epoch=True)
+        for name, value in stats.items():
+            self.log(f"{stage}/{name}", value, batch_size=b, sync_dist=stage != "train",
+                     on_step=stage == "train", on_epoch=True)
         return losses["total"]
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:

@@ -1,5 +1,24 @@
-"""Methods, one module each; ``REGISTRY`` maps names to classes."""
+"""Methods, one module each; ``REGISTRY`` maps names to classes.
+
+Importing this package registers every method (``@register`` in each module).
+"""
 
 from avbench.models.base import CAPABILITIES, REGISTRY, AVModel, ModelMeta, register
+from avbench.models.ezvsl import EZVSL
+from avbench.models.fnac import FNAC
+from avbench.models.jsa import JointSlotSSL
+from avbench.models.lvs import LVS
+from avbench.models.slavc import SLAVC
 
-__all__ = ["CAPABILITIES", "REGISTRY", "AVModel", "ModelMeta", "register"]
+__all__ = [
+    "CAPABILITIES",
+    "EZVSL",
+    "FNAC",
+    "LVS",
+    "REGISTRY",
+    "SLAVC",
+    "AVModel",
+    "JointSlotSSL",
+    "ModelMeta",
+    "register",
+]

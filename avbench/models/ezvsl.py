@@ -15,20 +15,21 @@ Architecture (REFERENCE C, shared SSL backbone)
     (convs Kaiming-normal fan-out, linears truncated normal std 0.01,
     norm layers weight N(1, 0.02) and bias 0).
 
-Loss (paper Sec. 3, "multiple-instance contrastive learning")
-    Eq. (1)-(2): similarity map ``S[n,m,h,w] = <v_n(h,w), a_m> / tau`` and the
+Loss (the paper's multiple-instance contrastive objective; reference
+``max_xmil_loss``)
+    Similarity map ``S[n,m,h,w] = <v_n(h,w), a_m> / tau`` and the
     multiple-instance score ``s(n,m) = max_{h,w} S[n,m,h,w]`` (at least one
     location of the image must match the sound).
-    Eq. (3), two named terms summed as in the reference ``max_xmil_loss``
+    Symmetric cross-entropy, two named terms summed as in the reference
     (``F.cross_entropy(logits) + F.cross_entropy(logits.T)``, not averaged):
 
     - ``v2a``: cross-entropy of each image over the batch's audios;
     - ``a2v``: cross-entropy of each audio over the batch's images.
 
-Localization (paper Sec. 3.3)
+Localization
     ``localize`` = ``S[n,n]``: the own-pair similarity map at feature
     resolution (AVL map). ``localize_ogl`` adds the paper's object-guided
-    refinement (OGL, Sec. 3.4): ``alpha * norm(AVL) + (1-alpha) * norm(OBJ)``
+    localization (OGL): ``alpha * norm(AVL) + (1-alpha) * norm(OBJ)``
     with ``OBJ = mean_c |layer4_c|`` of an ImageNet ResNet-18 and
     ``alpha = 0.4`` (reference ``test.py``), reported as a separate column
     (REFERENCE A1).
@@ -283,7 +284,7 @@ class EZVSL(DenseVSLModel):
     def mil_logits(
         self, visual: torch.Tensor, audio: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Multiple-instance logits (Eq. 2) of local rows against gathered columns.
+        """Multiple-instance logits (max over locations) of local rows against gathered columns.
 
         Returns ``(v2a [B,N], a2v [B,N], offset)``: ``v2a[i,j] = max_hw
         <v_i, a_j>/tau`` over all ranks' audios j, ``a2v[i,j] = max_hw

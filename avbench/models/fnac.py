@@ -20,7 +20,7 @@ Notation (reference ``calculate_loss``; ``softmax`` is over each row, all
 matrices divided by ``tau``, L1 = ``F.l1_loss``, the mean over the B x N
 entries):
 
-- ``logits[i,j] = max_hw <v_i(h,w), a_j> / tau`` (EZ-VSL Eq. 2);
+- ``logits[i,j] = max_hw <v_i(h,w), a_j> / tau`` (EZ-VSL's MIL score);
 - ``A_aud[i,j] = <a_i, a_j> / tau`` (audio-audio);
 - ``A_img[i,j] = <mean_hw v_i, mean_hw v_j> / tau`` (image-image; mean of the
   normalised map, NOT re-normalised, as in the reference);
@@ -28,17 +28,19 @@ entries):
   ``f_i = mean_hw (v_i * [norm(S_ii) > 0.6])``, ``norm`` the per-map min-max
   normalisation of the own-pair map ``S_ii`` (threshold ``fg_threshold``).
 
-Loss terms (paper Sec. 3, Eq. 4-7), each logged by name:
+Loss terms (the paper's False Negatives Suppression, FNS, with audio and
+image adjacency matrices, and True Negatives Enhancement, TNE; reference
+``calculate_loss``), each logged by name:
 
 - ``v2a`` + ``a2v``: EZ-VSL's symmetric multiple-instance contrastive loss;
 - ``fns1`` (FNS, audio side): ``L1(softmax(A_aud), softmax(logits))`` -
   clips whose sounds are similar should receive similar AV scores
   (false-negative suppression by intra-modal audio similarity);
-- ``tns`` (true-negative enhancement): ``L1(softmax(A_aud), softmax(A_fg))`` -
+- ``tne`` (TNE; ``fnac_loss2``, commented "TNS" in the reference): ``L1(softmax(A_aud), softmax(A_fg))`` -
   the sounding regions' visual similarity should follow the audio similarity;
 - ``fns2`` (FNS, image side): ``L1(softmax(A_img), softmax(logits))``.
 
-``total = v2a + a2v + w1*fns1 + w2*tns + w3*fns2`` after warm-up, else
+``total = v2a + a2v + w1*fns1 + w2*tne + w3*fns2`` after warm-up, else
 ``v2a + a2v`` (the FNAC terms are still computed and logged during warm-up).
 
 Defaults (reference ``train.py`` and ``train_vggss.sh``): ``tau = 0.03``,
@@ -80,7 +82,7 @@ __all__ = ["FNAC", "fnac_l1"]
 
 
 def fnac_l1(target_logits: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """``mean |softmax_row(target_logits) - softmax_row(logits)|`` (FNAC Eq. 5-7)."""
+    """``mean |softmax_row(target_logits) - softmax_row(logits)|`` (FNAC's FNS/TNE terms)."""
     return F.l1_loss(torch.softmax(target_logits, dim=1), torch.softmax(logits, dim=1))
 
 
@@ -93,7 +95,7 @@ class FNAC(EZVSL):
         dim: projection dimension (512).
         dropout_img: dropout on the image backbone map (0.9).
         dropout_aud: dropout on the pooled audio feature (0).
-        fns1_weight, tns_weight, fns2_weight: weights of the three L1 terms
+        fns1_weight, tne_weight, fns2_weight: weights of the three L1 terms
             (100 each).
         fg_threshold: min-max-normalised map threshold for foreground
             features (0.6).
@@ -120,7 +122,7 @@ class FNAC(EZVSL):
         dropout_img: float = 0.9,
         dropout_aud: float = 0.0,
         fns1_weight: float = 100.0,
-        tns_weight: float = 100.0,
+        tne_weight: float = 100.0,
         fns2_weight: float = 100.0,
         fg_threshold: float = 0.6,
         warmup_epochs: int = 3,
@@ -153,7 +155,7 @@ class FNAC(EZVSL):
         self.img_dropout = nn.Dropout(dropout_img)
         self.aud_dropout = nn.Dropout(dropout_aud)
         self.fns1_weight = fns1_weight
-        self.tns_weight = tns_weight
+        self.tne_weight = tne_weight
         self.fns2_weight = fns2_weight
         self.fg_threshold = fg_threshold
         self.warmup_epochs = warmup_epochs
@@ -191,10 +193,10 @@ class FNAC(EZVSL):
         fg_attn = fg @ fg_all.t() / self.tau
 
         fns1 = fnac_l1(aud_attn, v2a)
-        tns = fnac_l1(aud_attn, fg_attn)
+        tne = fnac_l1(aud_attn, fg_attn)
         fns2 = fnac_l1(img_attn, v2a)
         total = loss_v2a + loss_a2v
         if not self.in_warmup():
-            total = total + self.fns1_weight * fns1 + self.tns_weight * tns + self.fns2_weight * fns2
+            total = total + self.fns1_weight * fns1 + self.tne_weight * tne + self.fns2_weight * fns2
         return {"total": total, "v2a": loss_v2a, "a2v": loss_a2v,
-                "fns1": fns1, "tns": tns, "fns2": fns2}
+                "fns1": fns1, "tne": tne, "fns2": fns2}

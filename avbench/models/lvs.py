@@ -11,7 +11,8 @@ Architecture (reference ``AVENet``)
     ``layer4``) -> global MAX pool -> L2 normalisation, no projection.
     Both backbones use ``out_stride=16`` of :class:`avbench.nn.ImageEncoder`.
 
-Loss (paper Sec. 3.2-3.3, Eq. 3-6; reference ``forward``)
+Loss (the paper's tri-map contrastive loss with hard negatives; reference
+``forward``)
     ``A[n,h,w] = <v_n(h,w), a_n>`` (cosine map of the own pair) and
     ``A0[n,m,h,w] = <v_n(h,w), a_m>`` (all pairs). Differentiable tri-map:
 
@@ -38,10 +39,9 @@ mean over locations of the normalised map ``v_n``, re-normalised.
 Defaults: eps_p 0.65, eps_n 0.4, sigmoid temperature 0.03, logit temperature
 0.07, tri-map and hard negative on (reference ``test.py``/``model.py``);
 ImageNet-pretrained image ResNet-18, audio from scratch, 224 px, 3 s audio at
-16 kHz (paper Sec. 4). Optimiser and schedule: the paper trains with Adam at
-lr 1e-4; the training code is unreleased, so the paper config uses the EZ-VSL
-line's protocol (batch 128, 20 epochs) under which EZ-VSL/FNAC/SLAVC
-re-report LVS.
+16 kHz (the paper's setup). Optimiser and schedule: the training code is
+unreleased, so the paper config uses the EZ-VSL line's protocol (Adam, lr
+1e-4, batch 128, 20 epochs) under which EZ-VSL/FNAC/SLAVC re-report LVS.
 
 Deviations, with reasons
     - Under DDP the easy negatives are all ranks' audios (gathered with

@@ -16,7 +16,7 @@ Architecture
     ``--m_img 0.999 --m_aud 0.999``). The momentum path also applies the
     (training-mode) dropout, as the reference does.
 
-Loss (paper Sec. 4, reference ``forward``): with ``v^k`` online image maps,
+Loss (reference ``forward``): with ``v^k`` online image maps,
 ``a^k`` online audio embeddings and ``~`` the momentum ones,
 
     p1[n,m,l] = softmax_m(<v^1_n(l), ~a^1_m> / tau)     (which sound, per location)

@@ -1,0 +1,165 @@
+"""Shared image and audio backbones (REFERENCE C, "shared SSL backbone").
+
+The EZ-VSL line (EZ-VSL, FNAC, SLAVC, LVS) and JSA all use a ResNet-18 to
+``layer4`` for images (ImageNet weights in the papers) and a ResNet-18 trained
+from scratch on a 1-channel log spectrogram for audio. Both are built with
+``timm`` so any timm CNN can replace them from a config.
+
+Weights are never downloaded (DESIGN 2): ``pretrained_path`` names a local
+file (``.pth``/``.bin``/``.safetensors`` state dict in timm's key layout) that
+timm loads through ``pretrained_cfg_overlay=dict(file=path)``. The default is
+no pretrained weights.
+
+Shrinking for CPU: ``width`` sets the ResNet channel widths to
+``(w, 2w, 4w, 8w)`` (stem ``w``) and ``layers`` the blocks per stage, both
+passed to timm's ``ResNet`` constructor. Only the ResNet family accepts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from torch import nn
+
+__all__ = ["AudioEncoder", "ImageEncoder", "build_backbone"]
+
+
+def _layer4_stride_one(model: nn.Module) -> None:
+    """Make ``layer4`` keep its input resolution WITHOUT dilation.
+
+    This is how the LVS reference code gets its 14x14 map at 224 px
+    (``layer4`` built with ``stride=1``; ResNet output stride 16). timm's own
+    ``output_stride=16`` would instead dilate ``layer4``, which changes the
+    receptive field; we follow LVS.
+    """
+    first = model.layer4[0]
+    for m in first.modules():
+        if isinstance(m, (nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d)):
+            stride = m.stride if isinstance(m.stride, tuple) else (m.stride, m.stride)
+            if stride != (1, 1):
+                m.stride = (1, 1) if isinstance(m, nn.Conv2d) else 1
+                if isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)):
+                    # a stride-1 pool in a shortcut must not change the size
+                    m.kernel_size, m.padding = 1, 0
+
+
+def build_backbone(
+    arch: str,
+    in_chans: int,
+    pretrained_path: str | None,
+    out_stride: int,
+    width: int | None,
+    layers: Sequence[int] | None,
+) -> tuple[nn.Module, int]:
+    """A timm feature extractor returning its last feature map, and its channels."""
+    kwargs: dict[str, Any] = {}
+    if width is not None:
+        kwargs["channels"] = (width, 2 * width, 4 * width, 8 * width)
+        kwargs["stem_width"] = width
+    if layers is not None:
+        kwargs["layers"] = tuple(layers)
+    if pretrained_path is not None:
+        path = Path(pretrained_path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"pretrained weights for {arch!r} not found at {str(path)!r}: avbench never "
+                "downloads weights; give the path of a local state-dict file"
+            )
+        kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
+    if out_stride not in (16, 32):
+        raise ValueError(f"out_stride must be 16 or 32, got {out_stride}")
+    manual_stride = out_stride == 16 and arch.startswith("resnet")
+    if out_stride == 16 and not manual_stride:
+        kwargs["output_stride"] = 16  # dilated last stage for non-ResNet archs
+    try:
+        model = timm.create_model(
+            arch,
+            pretrained=pretrained_path is not None,
+            in_chans=in_chans,
+            features_only=True,
+            out_indices=(-1,),
+            **kwargs,
+        )
+    except TypeError as err:  # e.g. width/layers on a non-ResNet architecture
+        raise ValueError(f"cannot build {arch!r} with {sorted(kwargs)}: {err}") from err
+    if manual_stride:
+        _layer4_stride_one(model)
+    return model, int(model.feature_info.channels()[-1])
+
+
+class ImageEncoder(nn.Module):
+    """Image backbone to its last feature map.
+
+    Args:
+        arch: timm architecture (paper default ``resnet18``).
+        pretrained_path: local weights file, ``None`` = random init.
+        out_stride: 32 (7x7 at 224 px, EZ-VSL/FNAC/SLAVC/JSA) or 16 (14x14,
+            LVS: ``layer4`` with stride 1, no dilation).
+        width: ResNet base width (``None`` = the architecture's, 64).
+        layers: ResNet blocks per stage (``None`` = the architecture's).
+
+    ``forward(image [B,3,H,W] RGB in [0,1]) -> [B, out_channels, h, w]``;
+    ImageNet mean/std normalisation happens inside (a buffer), so loaders
+    hand over raw [0,1] images (DESIGN 4.1).
+    """
+
+    def __init__(
+        self,
+        arch: str = "resnet18",
+        pretrained_path: str | None = None,
+        out_stride: int = 32,
+        width: int | None = None,
+        layers: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone, self.out_channels = build_backbone(
+            arch, 3, pretrained_path, out_stride, width, layers
+        )
+        cfg = getattr(self.backbone, "pretrained_cfg", None) or {}
+        mean = cfg.get("mean", IMAGENET_DEFAULT_MEAN)
+        std = cfg.get("std", IMAGENET_DEFAULT_STD)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = (image - self.mean) / self.std
+        return self.backbone(x)[-1]
+
+
+class AudioEncoder(nn.Module):
+    """Audio backbone on a spectrogram, to its last feature map.
+
+    Args:
+        arch: timm architecture (paper default ``resnet18``, from scratch).
+        in_chans: spectrogram channels (1 in every paper here).
+        pretrained_path: local weights file (timm adapts the first conv to
+            ``in_chans``), ``None`` = random init (the papers' choice).
+        out_stride: 32, or 16 (LVS builds its audio ResNet with the same
+            stride-1 ``layer4`` as its image ResNet).
+        width, layers: as for :class:`ImageEncoder`.
+
+    ``forward(spec [B,in_chans,F,T]) -> [B, out_channels, f, t]``. Global
+    pooling is left to each model (the EZ-VSL line uses global max pooling).
+    """
+
+    def __init__(
+        self,
+        arch: str = "resnet18",
+        in_chans: int = 1,
+        pretrained_path: str | None = None,
+        out_stride: int = 32,
+        width: int | None = None,
+        layers: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone, self.out_channels = build_backbone(
+            arch, in_chans, pretrained_path, out_stride, width, layers
+        )
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        return self.backbone(spec)[-1]

@@ -1,0 +1,60 @@
+"""Shared backbones: shapes, strides, shrinking, local-only pretrained weights."""
+
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+
+from avbench.nn.encoders import AudioEncoder, ImageEncoder
+from avbench.nn.heads import ConvProjection, LinearProjection, MLPHead
+
+
+def test_image_encoder_default_is_resnet18_layer4_and_lvs_stride():
+    enc = ImageEncoder()
+    assert enc.out_channels == 512
+    x = torch.rand(1, 3, 224, 224)
+    with torch.no_grad():
+        assert enc(x).shape == (1, 512, 7, 7)
+        lvs = ImageEncoder(out_stride=16)
+        assert lvs(x).shape == (1, 512, 14, 14)
+    # LVS: layer4 keeps resolution by stride 1, not by dilation
+    convs = [m for m in lvs.backbone.layer4.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(c.stride == (1, 1) and c.dilation == (1, 1) for c in convs)
+
+
+def test_encoders_shrink_for_cpu():
+    img = ImageEncoder(width=8, layers=(1, 1, 1, 1))
+    aud = AudioEncoder(width=8, layers=(1, 1, 1, 1))
+    assert img.out_channels == aud.out_channels == 64
+    assert img(torch.rand(2, 3, 64, 64)).shape == (2, 64, 2, 2)
+    assert aud(torch.randn(2, 1, 257, 40)).shape[:2] == (2, 64)
+
+
+def test_image_encoder_normalises_with_imagenet_stats():
+    enc = ImageEncoder(width=8, layers=(1, 1, 1, 1))
+    torch.testing.assert_close(enc.mean.flatten(), torch.tensor([0.485, 0.456, 0.406]))
+    torch.testing.assert_close(enc.std.flatten(), torch.tensor([0.229, 0.224, 0.225]))
+
+
+def test_pretrained_weights_load_only_from_a_local_file(tmp_path):
+    ref = timm.create_model("resnet18", num_classes=0)
+    path = tmp_path / "r18.pth"
+    torch.save(ref.state_dict(), path)
+    enc = ImageEncoder(pretrained_path=str(path))
+    torch.testing.assert_close(enc.backbone.layer3[0].conv1.weight, ref.layer3[0].conv1.weight)
+    aud = AudioEncoder(pretrained_path=str(path))  # 3-channel stem adapted to 1 channel
+    torch.testing.assert_close(aud.backbone.conv1.weight, ref.conv1.weight.sum(1, keepdim=True))
+    with pytest.raises(FileNotFoundError, match="never downloads"):
+        ImageEncoder(pretrained_path=str(tmp_path / "missing.pth"))
+
+
+def test_heads_normalise():
+    conv = ConvProjection(8, 4)
+    lin = LinearProjection(8, 4)
+    mlp = MLPHead(8, 16, 4)
+    assert torch.allclose(conv(torch.randn(2, 8, 3, 3)).norm(dim=1), torch.ones(2, 3, 3))
+    assert torch.allclose(lin(torch.randn(5, 8)).norm(dim=-1), torch.ones(5))
+    assert torch.allclose(mlp(torch.randn(5, 8)).norm(dim=-1), torch.ones(5))
+    assert not torch.allclose(ConvProjection(8, 4, normalize=False)(torch.randn(2, 8, 3, 3))
+                              .norm(dim=1), torch.ones(2, 3, 3))

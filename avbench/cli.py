@@ -38,7 +38,9 @@ def _synth(argv: Sequence[str]) -> int:
     for name in names:
         root = f"{args.root}/{name}" if args.dataset == "all" else args.root
         summary = generate(name, root, args.preset, args.seed, progress=not args.no_progress)
-        print(json.dumps(summary, default=str))
+        brief = {k: summary[k] for k in ("dataset", "root", "preset", "seed", "counts", "seconds")
+                 if k in summary}
+        print(json.dumps(brief, default=str))
     return 0
 
 

@@ -56,12 +56,12 @@ PRESETS: dict[str, Preset] = {
     "default": Preset(
         name="default", image_size=128, clip_seconds=3.0, fps=8,
         counts={
-            "vggsound": {"train": 6000, "test": 500},
+            "vggsound": {"train": 3000, "test": 500},
             "flickr": {"train": 2000, "test": 250},
             "avsbench_s4": {"train": 400, "val": 100, "test": 100},
             "avsbench_ms3": {"train": 120, "val": 30, "test": 30},
-            "ave": {"train": 800, "val": 100, "test": 100},
-            "vegas": {"train": 1200, "test": 300},
+            "ave": {"train": 320, "val": 50, "test": 80},
+            "vegas": {"train": 600, "test": 150},
             "ego4d": {"videos": 40, "clips_per_video": 25},
         },
     ),

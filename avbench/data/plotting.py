@@ -22,13 +22,14 @@ def _hwc(img: torch.Tensor) -> torch.Tensor:
     return img.detach().float().clamp(0, 1).permute(1, 2, 0).cpu()
 
 
-def _frames_to_show(sample: dict[str, Any], max_frames: int) -> list[torch.Tensor]:
+def _frames_to_show(sample: dict[str, Any], max_frames: int) -> list[tuple[int, torch.Tensor]]:
+    """(frame index, frame) pairs: evenly spaced video frames, or the single image."""
     if "frames" in sample and isinstance(sample["frames"], torch.Tensor):
         frames = sample["frames"]
         idx = torch.linspace(0, frames.shape[0] - 1, min(max_frames, frames.shape[0])).round().long()
-        return [frames[i] for i in idx.unique()]
+        return [(int(i), frames[i]) for i in idx.unique()]
     if "image" in sample:
-        return [sample["image"]]
+        return [(0, sample["image"])]
     return []
 
 
@@ -49,22 +50,21 @@ def plot_sample(
     fig, axes = plt.subplots(1, ncols, figsize=(3.2 * ncols, 3.2), squeeze=False)
     axes = axes[0]
     masks = sample.get("masks")
-    for k, (ax, frame) in enumerate(zip(axes, frames)):
+    for k, (ax, (fi, frame)) in enumerate(zip(axes, frames)):
         ax.imshow(_hwc(frame))
         h, w = frame.shape[-2:]
         if k == 0 and isinstance(sample.get("gt_map"), torch.Tensor):
             ax.imshow(sample["gt_map"].cpu().float(), cmap="jet", alpha=0.35, vmin=0, vmax=1)
-        if isinstance(masks, torch.Tensor) and masks.ndim == 3:
-            mi = min(k * max(1, masks.shape[0] // max(1, len(frames))), masks.shape[0] - 1)
-            if masks[mi].any():
-                ax.contour(masks[mi].cpu().float(), levels=[0.5], colors="lime", linewidths=1.5)
+        if isinstance(masks, torch.Tensor) and masks.ndim == 3 and fi < masks.shape[0]:
+            if masks[fi].any():
+                ax.contour(masks[fi].cpu().float(), levels=[0.5], colors="lime", linewidths=1.5)
         if k == 0:
             for box in sample.get("boxes") or []:
                 x0, y0, x1, y1 = (float(v) for v in box)
                 ax.add_patch(Rectangle((x0 * w, y0 * h), (x1 - x0) * w, (y1 - y0) * h,
                                        fill=False, edgecolor="yellow", linewidth=1.5))
         ax.set_axis_off()
-        ax.set_title(f"frame {k}" if len(frames) > 1 else "image", fontsize=9)
+        ax.set_title(f"frame {fi}" if len(frames) > 1 else "image", fontsize=9)
     if has_audio:
         ax = axes[-1]
         wave = sample["audio"].detach().float().reshape(-1).cpu()

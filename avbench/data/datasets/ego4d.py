@@ -99,7 +99,6 @@ from __future__ import annotations
 import bisect
 import csv
 import functools
-import hashlib
 import json
 import logging
 import math
@@ -115,6 +114,7 @@ import torch
 from avbench.data import io
 from avbench.data.datasets.base import AVDataset, MissingPolicy
 from avbench.data.errors import AnnotationError, MissingFileError
+from avbench.data.splits import holdout_mask, stable_unit
 
 log = logging.getLogger(__name__)
 
@@ -499,8 +499,7 @@ def read_narrations(path: str | Path) -> dict[tuple[str, str, int], Narration]:
 # ----------------------------------------------------------------------------
 def _unit_hash(*parts: object) -> float:
     """A stable number in [0, 1) from ``parts`` (sha1; independent of PYTHONHASHSEED)."""
-    digest = hashlib.sha1("\x1f".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
+    return stable_unit("\x1f".join(str(p) for p in parts))
 
 
 def val_videos(video_uids: Sequence[str], val_fraction: float) -> set[str]:
@@ -516,13 +515,8 @@ def val_videos(video_uids: Sequence[str], val_fraction: float) -> set[str]:
     uids = sorted(set(video_uids))
     if val_fraction == 0.0 or len(uids) < 2:
         return set()
-    scored = {u: _unit_hash("ego4d-val", u) for u in uids}
-    chosen = {u for u, h in scored.items() if h < val_fraction}
-    if not chosen:
-        chosen = {min(scored, key=scored.__getitem__)}
-    if len(chosen) == len(uids):  # never leave train empty
-        chosen.discard(max(scored, key=scored.__getitem__))
-    return chosen
+    held = holdout_mask([f"ego4d-val\x1f{u}" for u in uids], val_fraction)
+    return {u for u, h in zip(uids, held) if h}
 
 
 def condition_map(

@@ -33,7 +33,6 @@ excludes them, so checkpoints are never selected on test.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from avbench.data import splits
 from avbench.data.datasets.base import AVDataset, MissingPolicy
 from avbench.data.errors import AnnotationError, CorruptMediaError, MissingFileError
 
@@ -51,28 +51,22 @@ CLASS_NAMES_KEY = "class_names"
 AUDIO_DIM, VISUAL_DIM = 128, 1024  # VGGish / Inception-v3 pool features
 
 
-def stable_unit(key: str, salt: str = "avbench-holdout") -> float:
-    """A number in [0, 1) fixed by ``key`` alone (sha1; no RNG, no process hash seed).
+HOLDOUT_SALT = "avbench-holdout"
+
+
+def stable_unit(key: str, salt: str = HOLDOUT_SALT) -> float:
+    """A number in [0, 1) fixed by ``key`` alone (see :mod:`avbench.data.splits`).
 
     Used for every deterministic held-out split in avbench's AVE/VEGAS loaders: an
     item's split depends only on its id, so it never moves when other items are
     added or missing.
     """
-    digest = hashlib.sha1(f"{salt}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+    return splits.stable_unit(key, salt)
 
 
 def holdout_mask(ids: Sequence[str], fraction: float) -> list[bool]:
-    """Which ``ids`` form the held-out val split: ``stable_unit(id) < fraction``.
-
-    With ``fraction > 0`` at least one id is held out (the one with the smallest
-    ``stable_unit``), so tiny training sets still have a val split.
-    """
-    units = [stable_unit(i) for i in ids]
-    held = [u < fraction for u in units]
-    if fraction > 0 and units and not any(held):
-        held[int(np.argmin(units))] = True
-    return held
+    """Which ``ids`` form the held-out val split: ``stable_unit(id) < fraction``."""
+    return splits.holdout_mask(ids, fraction, salt=HOLDOUT_SALT)
 
 
 @dataclass(frozen=True)

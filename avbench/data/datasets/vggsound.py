@@ -98,7 +98,6 @@ The helpers :func:`read_id_list`, :func:`holdout_split` and
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import math
@@ -120,6 +119,7 @@ from avbench.data.io import (
     read_image,
     read_video_frame,
 )
+from avbench.data.splits import holdout_mask, stable_unit
 
 log = logging.getLogger(__name__)
 
@@ -189,23 +189,17 @@ def read_id_list(path: Path) -> list[tuple[str, list[str]]]:
 
 def holdout_fraction(ident: str) -> float:
     """A stable pseudo-random number in [0, 1) for ``ident`` (SHA-1 of the UTF-8 id)."""
-    digest = hashlib.sha1(ident.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
+    return stable_unit(ident)
 
 
 def holdout_split(ids: Sequence[str], val_fraction: float) -> tuple[list[str], list[str]]:
     """Split ``ids`` into (train, val) by :func:`holdout_fraction` < ``val_fraction``.
 
-    Deterministic and order-preserving. When ``val_fraction > 0`` and the hash
-    selects nothing (tiny lists), the id with the smallest hash goes to val,
-    so checkpoint selection always has data.
+    Deterministic and order-preserving; see :func:`avbench.data.splits.holdout_mask`
+    for the guarantees on tiny lists (val and train both non-empty).
     """
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    val = {i for i in ids if holdout_fraction(i) < val_fraction}
-    if not val and val_fraction > 0 and len(ids) > 1:
-        val = {min(ids, key=holdout_fraction)}
-    return [i for i in ids if i not in val], [i for i in ids if i in val]
+    held = holdout_mask(ids, val_fraction)
+    return [i for i, h in zip(ids, held) if not h], [i for i, h in zip(ids, held) if h]
 
 
 def boxes_to_gt_map(

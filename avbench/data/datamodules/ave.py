@@ -11,11 +11,11 @@ file's own splits are used; when it stores no val split, val is the deterministi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from avbench.data.datamodules.base import AVDataModule
 from avbench.data.datasets.ave import AVE, FEATURES_FILE, AVEFeatures, ClassSet
-from avbench.data.datasets.base import AVDataset, MissingPolicy
+from avbench.data.datasets.base import AVDataset
 
 Source = Literal["video", "features"]
 
@@ -40,29 +40,12 @@ class AVEDataModule(AVDataModule):
         source: Source = "video",
         features_file: str | Path = FEATURES_FILE,
         classes: ClassSet = "all",
-        batch_size: int = 32,
-        num_workers: int = 2,
-        sample_rate: int = 16000,
-        clip_seconds: float = 3.0,
-        image_size: int = 224,
         num_frames: int | None = None,
         center_on_event: bool = True,
         val_fraction: float = 0.05,
-        missing: MissingPolicy = "error",
-        drop_last_train: bool = True,
-        pin_memory: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            root,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            sample_rate=sample_rate,
-            clip_seconds=clip_seconds,
-            image_size=image_size,
-            missing=missing,
-            drop_last_train=drop_last_train,
-            pin_memory=pin_memory,
-        )
+        super().__init__(root, **kwargs)
         if source not in ("video", "features"):
             raise ValueError(f"source must be 'video' or 'features', got {source!r}")
         if classes not in ("all", "ave15"):

@@ -9,10 +9,10 @@ AVSBench's test split also serves as a sound-source localization test set throug
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from avbench.data.datamodules.base import AVDataModule
 from avbench.data.datasets.avsbench import CLIP_SECONDS, AVSBench, Subset
-from avbench.data.datasets.base import MissingPolicy
 
 
 class AVSBenchDataModule(AVDataModule):
@@ -29,26 +29,10 @@ class AVSBenchDataModule(AVDataModule):
         self,
         root: str | Path,
         subset: Subset = "s4",
-        batch_size: int = 32,
-        num_workers: int = 2,
-        sample_rate: int = 16000,
         clip_seconds: float = CLIP_SECONDS,
-        image_size: int = 224,
-        missing: MissingPolicy = "error",
-        drop_last_train: bool = True,
-        pin_memory: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            root,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            sample_rate=sample_rate,
-            clip_seconds=clip_seconds,
-            image_size=image_size,
-            missing=missing,
-            drop_last_train=drop_last_train,
-            pin_memory=pin_memory,
-        )
+        super().__init__(root, clip_seconds=clip_seconds, **kwargs)
         if subset not in ("s4", "ms3"):
             raise ValueError(f"subset must be 's4' or 'ms3', got {subset!r}")
         self.subset = subset

@@ -10,9 +10,9 @@ ambient condition (``cond_audio``: a clip of the same long video at another time
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from avbench.data.datamodules.base import AVDataModule
-from avbench.data.datasets.base import MissingPolicy
 from avbench.data.datasets.ego4d import BadRowPolicy, Ego4DClips
 
 
@@ -35,11 +35,6 @@ class Ego4DClipsDataModule(AVDataModule):
     def __init__(
         self,
         root: str | Path,
-        batch_size: int = 32,
-        num_workers: int = 2,
-        sample_rate: int = 16000,
-        clip_seconds: float = 3.0,
-        image_size: int = 224,
         fps: float = 8.0,
         num_frames: int | None = None,
         with_cond_audio: bool = False,
@@ -51,21 +46,9 @@ class Ego4DClipsDataModule(AVDataModule):
         test_table: str | None = None,
         clips_dir: str | None = None,
         bad_rows: BadRowPolicy = "error",
-        missing: MissingPolicy = "error",
-        drop_last_train: bool = True,
-        pin_memory: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            root,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            sample_rate=sample_rate,
-            clip_seconds=clip_seconds,
-            image_size=image_size,
-            missing=missing,
-            drop_last_train=drop_last_train,
-            pin_memory=pin_memory,
-        )
+        super().__init__(root, **kwargs)
         self.fps = fps
         self.num_frames = num_frames
         self.with_cond_audio = with_cond_audio

@@ -9,9 +9,10 @@ deterministic hash hold-out of ``val_fraction`` of the training list
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from avbench.data.datamodules.base import AVDataModule
-from avbench.data.datasets.base import AVDataset, MissingPolicy
+from avbench.data.datasets.base import AVDataset
 from avbench.data.datasets.flickr import FlickrSoundNet
 
 
@@ -39,20 +40,9 @@ class FlickrSoundNetDataModule(AVDataModule):
         test_dir: str = "test",
         audio_ext: str = ".wav",
         val_fraction: float = 0.05,
-        batch_size: int = 32,
-        num_workers: int = 2,
-        sample_rate: int = 16000,
-        clip_seconds: float = 3.0,
-        image_size: int = 224,
-        missing: MissingPolicy = "error",
-        drop_last_train: bool = True,
-        pin_memory: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            root, batch_size=batch_size, num_workers=num_workers, sample_rate=sample_rate,
-            clip_seconds=clip_seconds, image_size=image_size, missing=missing,
-            drop_last_train=drop_last_train, pin_memory=pin_memory,
-        )
+        super().__init__(root, **kwargs)
         self.train_list = train_list
         self.test_list = test_list
         self.test_dir = test_dir

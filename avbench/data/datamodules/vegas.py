@@ -11,10 +11,10 @@ rows unless the file stores one. Checkpoints are never selected on test.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from avbench.data.datamodules.base import AVDataModule
-from avbench.data.datasets.base import AVDataset, MissingPolicy
+from avbench.data.datasets.base import AVDataset
 from avbench.data.datasets.vegas import FEATURES_FILE, VEGAS, AudioSource, VEGASFeatures
 
 Source = Literal["video", "features"]
@@ -39,30 +39,13 @@ class VEGASDataModule(AVDataModule):
         root: str | Path,
         source: Source = "video",
         features_file: str | Path = FEATURES_FILE,
-        batch_size: int = 32,
-        num_workers: int = 2,
-        sample_rate: int = 16000,
-        clip_seconds: float = 3.0,
-        image_size: int = 224,
         audio_source: AudioSource = "wav",
         num_frames: int | None = None,
         test_fraction: float = 0.2,
         val_fraction: float = 0.05,
-        missing: MissingPolicy = "error",
-        drop_last_train: bool = True,
-        pin_memory: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            root,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            sample_rate=sample_rate,
-            clip_seconds=clip_seconds,
-            image_size=image_size,
-            missing=missing,
-            drop_last_train=drop_last_train,
-            pin_memory=pin_memory,
-        )
+        super().__init__(root, **kwargs)
         if source not in ("video", "features"):
             raise ValueError(f"source must be 'video' or 'features', got {source!r}")
         self.source, self.features_file, self.audio_source = source, features_file, audio_source

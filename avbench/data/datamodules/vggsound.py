@@ -15,10 +15,10 @@ or retrieval, never localization on test.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from avbench.data.datamodules.base import AVDataModule
-from avbench.data.datasets.base import AVDataset, MissingPolicy
+from avbench.data.datasets.base import AVDataset
 from avbench.data.datasets.vggsound import VGGSS, Source, VGGSound
 
 TestSet = Literal["vggss", "vggss_heard", "vggss_unheard", "vggsound"]
@@ -42,8 +42,8 @@ class VGGSoundDataModule(AVDataModule):
         video_dir: mp4 folder under ``root`` for ``source="video"``.
         allow_test_overlap: keep training ids that are test clips (the public
             144k list has ~3.7k VGG-SS clips); reported either way.
-        batch_size, num_workers, sample_rate, clip_seconds, image_size,
-        missing, drop_last_train, pin_memory: see :class:`AVDataModule`.
+        **kwargs: batch_size, num_workers, sample_rate, clip_seconds,
+            image_size, missing, drop_last_train, pin_memory of :class:`AVDataModule`.
     """
 
     dataset_name = "vggsound"
@@ -57,20 +57,9 @@ class VGGSoundDataModule(AVDataModule):
         val_fraction: float = 0.05,
         video_dir: str = "video",
         allow_test_overlap: bool = False,
-        batch_size: int = 32,
-        num_workers: int = 2,
-        sample_rate: int = 16000,
-        clip_seconds: float = 3.0,
-        image_size: int = 224,
-        missing: MissingPolicy = "error",
-        drop_last_train: bool = True,
-        pin_memory: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            root, batch_size=batch_size, num_workers=num_workers, sample_rate=sample_rate,
-            clip_seconds=clip_seconds, image_size=image_size, missing=missing,
-            drop_last_train=drop_last_train, pin_memory=pin_memory,
-        )
+        super().__init__(root, **kwargs)
         if test_set not in (*_SUBSETS, "vggsound"):
             raise ValueError(f"test_set must be one of {[*_SUBSETS, 'vggsound']}, got {test_set!r}")
         if source not in ("frames", "video"):

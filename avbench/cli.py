@@ -8,6 +8,9 @@ are dispatched here too:
 
 - ``avbench synth DATASET --root DIR [--preset tiny|small|default] [--seed N]``
   writes a synthetic dataset in its real layout.
+- ``avbench benchmark --suite SUITE.yaml --results DIR`` runs a suite into the
+  result store; ``avbench leaderboard --results DIR --out DIR`` writes tables
+  (:mod:`avbench.runner`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-SUITE_COMMANDS = ("synth",)
+SUITE_COMMANDS = ("synth", "benchmark", "leaderboard")
 
 
 def _synth(argv: Sequence[str]) -> int:
@@ -69,7 +72,10 @@ def _lightning_cli(argv: Sequence[str] | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUITE_COMMANDS:
-        return {"synth": _synth}[args[0]](args[1:])
+        from avbench.runner.cli import benchmark_main, leaderboard_main
+
+        commands = {"synth": _synth, "benchmark": benchmark_main, "leaderboard": leaderboard_main}
+        return commands[args[0]](args[1:])
     return _lightning_cli(argv)
 
 

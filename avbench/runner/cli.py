@@ -1,0 +1,80 @@
+"""``avbench benchmark`` and ``avbench leaderboard`` (dispatched from :mod:`avbench.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import yaml
+
+
+def benchmark_main(argv: Sequence[str]) -> int:
+    from avbench.runner.runner import OVERWRITE_MODES, run_suite
+    from avbench.runner.suite import load_suite
+
+    p = argparse.ArgumentParser(
+        prog="avbench benchmark",
+        description="Fit every job of a suite (models x training datasets x seeds), select on "
+        "val, evaluate on every applicable benchmark and store one JSON result per "
+        "(job, benchmark). Exit code 1 when any job failed.",
+    )
+    p.add_argument("--suite", required=True, help="suite YAML (benchmarks/suites/*.yaml)")
+    p.add_argument("--results", default="results", help="result store directory")
+    p.add_argument("--overwrite", default="only-missing", choices=OVERWRITE_MODES,
+                   help="only-missing: recompute missing, corrupt, stale (fingerprint changed) "
+                   "and failed results; never: keep any valid stored result; always: recompute all")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
+                   help="override a suite field, e.g. --set seeds=[0] "
+                   "--set trainer_overrides.max_epochs=1 (dotted keys)")
+    p.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None,
+                   help="W&B mode (default: $WANDB_MODE, else the suite's, else offline)")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(list(argv))
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)  # job logs (INFO) go to <results>/_work/<suite>/<job>/job.log
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(console)
+    suite = load_suite(args.suite, _overrides(args.set))
+    summary = run_suite(suite, args.results, overwrite=args.overwrite,
+                        progress=not args.no_progress, wandb_mode=args.wandb)
+    print(summary.text())
+    return summary.exit_code
+
+
+def _overrides(items: list[str]) -> dict:
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return out
+
+
+def leaderboard_main(argv: Sequence[str]) -> int:
+    from avbench.runner.leaderboard import write_leaderboard
+
+    p = argparse.ArgumentParser(
+        prog="avbench leaderboard",
+        description="Turn a result store into Markdown + CSV leaderboards (per benchmark and an "
+        "overview of main scores).",
+    )
+    p.add_argument("--results", default="results")
+    p.add_argument("--out", default="leaderboards")
+    p.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None,
+                   help="log the tables as wandb.Table (default: $WANDB_MODE, else offline)")
+    args = p.parse_args(list(argv))
+    s = write_leaderboard(args.results, args.out, wandb_mode=args.wandb)
+    for c in s.corrupt:
+        print(f"CORRUPT (ignored): {c}", file=sys.stderr)
+    if not s.suites:
+        print(f"no results under {args.results}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(s.files)} files to {s.out} (suites: {', '.join(s.suites)})")
+    return 0

@@ -1,0 +1,259 @@
+"""Suites: a grid of models x training datasets x seeds, the benchmarks to evaluate.
+
+A suite YAML (``benchmarks/suites/*.yaml``)::
+
+    name: synthetic
+    trainer: benchmarks/configs/trainer/cpu.yaml     # a LightningCLI trainer config
+    trainer_overrides: {max_epochs: 10}
+    seeds: [0, 1]
+    select: {monitor: val/loss, mode: min}           # checkpoint selection on VAL
+    models:
+      - {name: ezvsl, config: benchmarks/configs/model/ezvsl_cpu.yaml}
+    datasets:                                        # training datasets
+      - name: vggsound
+        config: benchmarks/configs/data/vggsound_synthetic.yaml
+        overrides: {image_size: 64}                  # merged into init_args
+        benchmarks: [vggss, flickr-test]             # default: every suite benchmark
+    benchmarks:                                      # benchmark -> datamodule serving its split
+      vggss: {dataset: vggsound}                     # the training datamodule's test split
+      flickr-test: {config: benchmarks/configs/data/flickr_synthetic.yaml}
+    baselines: [full-image, center-prior, random-embedding]
+
+Model/data specs are a config path (LightningCLI format ``model:``/``data:``
+with ``class_path`` + ``init_args``) or an inline ``{class_path, init_args}``;
+``overrides`` are merged into ``init_args``. Relative paths resolve against
+the current directory, then the suite file's repository root.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentSpec(_Strict):
+    """A model or datamodule: a config file and/or an inline class, plus overrides."""
+
+    config: str | None = None
+    class_path: str | None = None
+    init_args: dict[str, Any] = Field(default_factory=dict)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ComponentSpec:
+        if (self.config is None) == (self.class_path is None):
+            raise ValueError("give exactly one of 'config' (a YAML path) or 'class_path'")
+        return self
+
+
+class ModelEntry(ComponentSpec):
+    name: str = Field(pattern=_NAME)
+
+
+class DatasetEntry(ComponentSpec):
+    name: str = Field(pattern=_NAME)
+    benchmarks: list[str] | None = Field(
+        None, description="benchmarks evaluated for models trained here (default: all)"
+    )
+
+
+class EvalData(ComponentSpec):
+    """Where a benchmark's split comes from: a training dataset of the suite or its own config."""
+
+    dataset: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EvalData:  # type: ignore[override]
+        given = sum(x is not None for x in (self.dataset, self.config, self.class_path))
+        if given != 1:
+            raise ValueError("give exactly one of 'dataset', 'config' or 'class_path'")
+        return self
+
+
+class Selection(_Strict):
+    monitor: str = "val/loss"
+    mode: Literal["min", "max"] = "min"
+
+
+class WandbSettings(_Strict):
+    enabled: bool = True
+    project: str = "avbench"
+    mode: Literal["offline", "online", "disabled"] = "offline"
+
+
+class Suite(_Strict):
+    name: str = Field(pattern=_NAME)
+    description: str = ""
+    trainer: str | dict[str, Any] = Field(description="trainer config path or inline kwargs")
+    trainer_overrides: dict[str, Any] = Field(default_factory=dict)
+    seeds: list[int] = Field(min_length=1)
+    select: Selection = Field(default_factory=Selection)
+    models: list[ModelEntry] = Field(min_length=1)
+    datasets: list[DatasetEntry] = Field(min_length=1)
+    benchmarks: dict[str, EvalData] = Field(min_length=1)
+    baselines: list[str] = Field(default_factory=list)
+    wandb: WandbSettings = Field(default_factory=WandbSettings)
+    source: str | None = Field(None, description="the suite file (set by load_suite)")
+
+    @model_validator(mode="after")
+    def _check(self) -> Suite:
+        from avbench.benchmarks import BASELINES, BENCHMARKS
+
+        for kind, names in (("model", [m.name for m in self.models]),
+                            ("dataset", [d.name for d in self.datasets])):
+            dup = {n for n in names if names.count(n) > 1}
+            if dup:
+                raise ValueError(f"duplicate {kind} names {sorted(dup)}")
+        unknown = set(self.benchmarks) - set(BENCHMARKS)
+        if unknown:
+            raise ValueError(f"unknown benchmarks {sorted(unknown)}; known: {sorted(BENCHMARKS)}")
+        ds_names = {d.name for d in self.datasets}
+        for b, ev in self.benchmarks.items():
+            if ev.dataset is not None and ev.dataset not in ds_names:
+                raise ValueError(f"benchmark {b}: dataset {ev.dataset!r} is not a suite dataset")
+        for d in self.datasets:
+            extra = set(d.benchmarks or ()) - set(self.benchmarks)
+            if extra:
+                raise ValueError(
+                    f"dataset {d.name}: benchmarks {sorted(extra)} are not in the suite's benchmarks"
+                )
+        bad = set(self.baselines) - set(BASELINES)
+        if bad:
+            raise ValueError(f"unknown baselines {sorted(bad)}; known: {sorted(BASELINES)}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("duplicate seeds")
+        return self
+
+    def benchmarks_for(self, dataset: DatasetEntry) -> list[str]:
+        return list(dataset.benchmarks) if dataset.benchmarks is not None else list(self.benchmarks)
+
+
+class Job(BaseModel):
+    """One training run: (model, training dataset, seed)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: ModelEntry
+    dataset: DatasetEntry
+    seed: int
+    benchmarks: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return job_id(self.model.name, self.dataset.name, self.seed)
+
+
+def job_id(model: str, dataset: str | None, seed: int | None) -> str:
+    if dataset is None:
+        return f"baseline.{model}"
+    return f"{model}.{dataset}.seed{seed}"
+
+
+def expand(suite: Suite) -> list[Job]:
+    """models x training datasets x seeds, in that nesting order (applicability comes later)."""
+    return [
+        Job(model=m, dataset=d, seed=s, benchmarks=tuple(suite.benchmarks_for(d)))
+        for m in suite.models
+        for d in suite.datasets
+        for s in suite.seeds
+    ]
+
+
+# --- configs ---------------------------------------------------------------------------
+def _repo_root(suite_path: Path | None) -> Path | None:
+    if suite_path is None:
+        return None
+    for parent in suite_path.resolve().parents:
+        if (parent / "pyproject.toml").exists():
+            return parent
+    return None
+
+
+def resolve_path(path: str, source: str | None) -> Path:
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    root = _repo_root(Path(source)) if source else None
+    if root is not None and (root / p).exists():
+        return root / p
+    if source is not None and (Path(source).parent / p).exists():
+        return Path(source).parent / p
+    raise FileNotFoundError(f"config file {path!r} not found (cwd {Path.cwd()}, suite {source})")
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def component_config(spec: ComponentSpec, key: str, source: str | None) -> dict[str, Any]:
+    """``{class_path, init_args}`` of a model (``key="model"``) or datamodule (``"data"``)."""
+    if spec.config is not None:
+        path = resolve_path(spec.config, source)
+        raw = yaml.safe_load(path.read_text()) or {}
+        if key not in raw or "class_path" not in (raw[key] or {}):
+            raise ValueError(f"{path}: expected '{key}: {{class_path, init_args}}'")
+        cfg = {"class_path": raw[key]["class_path"],
+               "init_args": dict(raw[key].get("init_args") or {})}
+    else:
+        cfg = {"class_path": spec.class_path, "init_args": dict(spec.init_args)}
+    cfg["init_args"] = _deep_merge(cfg["init_args"], spec.overrides)
+    return cfg
+
+
+def trainer_config(suite: Suite) -> dict[str, Any]:
+    if isinstance(suite.trainer, dict):
+        cfg = dict(suite.trainer)
+    else:
+        raw = yaml.safe_load(resolve_path(suite.trainer, suite.source).read_text()) or {}
+        cfg = dict(raw.get("trainer", raw))
+    return _deep_merge(cfg, suite.trainer_overrides)
+
+
+def load_suite(path: str | Path, overrides: dict[str, Any] | None = None) -> Suite:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: suite file does not exist") from None
+    raw = _deep_merge(raw, overrides or {})
+    raw.setdefault("source", str(path))
+    return Suite.model_validate(raw)
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
+
+__all__ = [
+    "ComponentSpec",
+    "DatasetEntry",
+    "EvalData",
+    "Job",
+    "ModelEntry",
+    "Selection",
+    "Suite",
+    "WandbSettings",
+    "component_config",
+    "expand",
+    "job_id",
+    "load_suite",
+    "resolve_path",
+    "trainer_config",
+]

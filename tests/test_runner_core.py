@@ -1,0 +1,401 @@
+"""The benchmark runner on a mock suite: tiny in-test model and datamodule, real Lightning
+Trainer, real evaluator. Expansion and skips, stored results, resume, overwrite modes,
+failure isolation (raise / NaN), corrupt files, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from avbench.data.sample import collate
+from avbench.models.base import AVModel, ModelMeta
+from avbench.runner.results import CorruptResult, ResultStore, read_result
+from avbench.runner.runner import Runner, run_suite
+from avbench.runner.suite import Suite, expand
+
+S = 16  # image side
+MOD = __name__  # class paths of the in-test classes
+
+
+@pytest.fixture(autouse=True)
+def _no_wandb(monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setattr("sys.argv", ["avbench"])
+
+
+# --- tiny in-test model and data --------------------------------------------------------
+class ListDataset(Dataset):
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+        self.records = [SimpleNamespace(id=it["id"]) for it in items]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.items[i]
+
+
+class TinyDataModule(L.LightningDataModule):
+    """Random clips with a square sounding object; ``leak`` test ids reuse training ids."""
+
+    def __init__(self, root: str, n_train: int = 16, n_val: int = 8, n_test: int = 8,
+                 batch_size: int = 8, leak: int = 0) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.n = {"train": n_train, "val": n_val, "test": n_test}
+        self.batch_size = batch_size
+        self.leak = leak
+
+    def _items(self, split: str) -> list[dict[str, Any]]:
+        g = torch.Generator().manual_seed({"train": 0, "val": 1, "test": 2}[split])
+        items = []
+        for i in range(self.n[split]):
+            label = i % 4
+            gt = torch.zeros(S, S)
+            y, x = (label // 2) * 8, (label % 2) * 8
+            gt[y:y + 8, x:x + 8] = 1
+            image = 0.1 * torch.rand(3, S, S, generator=g) + gt * (label + 1) / 4
+            audio = torch.sin(torch.arange(160) * (label + 1) / 4.0)[None] + 0.1 * torch.randn(
+                1, 160, generator=g)
+            sid = f"train{i}" if split == "test" and i < self.leak else f"{split}{i}"
+            items.append({"id": sid, "image": image, "audio": audio, "gt_map": gt, "label": label})
+        return items
+
+    def dataset(self, split: str) -> ListDataset:
+        return ListDataset(self._items(split))
+
+    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+        return DataLoader(self.dataset(split), batch_size=self.batch_size, shuffle=shuffle,
+                          collate_fn=collate)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+
+class TinyAV(AVModel):
+    """A 2-layer audio-visual contrastive model with embed + localize."""
+
+    meta = ModelMeta(name="tiny-av", paper="test", year=2026,
+                     capabilities=frozenset({"embed", "localize"}))
+
+    def __init__(self, dim: int = 8, nan_loss: bool = False, fail: bool = False,
+                 lr: float = 1e-2) -> None:
+        super().__init__(lr=lr)
+        self.save_hyperparameters()
+        self.visual = nn.Conv2d(3, dim, 3, padding=1)
+        self.audio = nn.Linear(160, dim)
+        self.nan_loss, self.fail = nan_loss, fail
+
+    def _feats(self, batch):
+        v = F.normalize(self.visual(batch["image"]), dim=1)  # B,D,H,W
+        a = F.normalize(self.audio(batch["audio"][:, 0]), dim=1)  # B,D
+        return v, a
+
+    def embed(self, batch):
+        v, a = self._feats(batch)
+        return {"audio": a, "visual": F.normalize(v.mean((2, 3)), dim=1)}
+
+    def localize(self, batch):
+        v, a = self._feats(batch)
+        return torch.einsum("bdhw,bd->bhw", v, a)
+
+    def _loss(self, batch):
+        e = self.embed(batch)
+        logits = e["audio"] @ e["visual"].T / 0.1
+        target = torch.arange(len(logits))
+        loss = F.cross_entropy(logits, target)
+        return loss * float("nan") if self.nan_loss else loss
+
+    def training_step(self, batch, batch_idx):
+        if self.fail:
+            raise RuntimeError("boom: the model's training step is broken")
+        loss = self._loss(batch)
+        self.log("train/loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/loss", self._loss(batch), batch_size=len(batch["id"]))
+
+
+class TinyEmbedOnly(TinyAV):
+    """Embeddings only: localization benchmarks are skipped."""
+
+    meta = ModelMeta(name="tiny-embed", paper="test", year=2026, capabilities=frozenset({"embed"}))
+
+
+def suite_dict(root: Path, models: list[dict] | None = None, seeds=(0, 1), **kw) -> dict:
+    d = {
+        "name": "mock",
+        "trainer": {"accelerator": "cpu", "devices": 1, "max_epochs": 1,
+                    "limit_train_batches": 2, "limit_val_batches": 1,
+                    "num_sanity_val_steps": 0, "enable_progress_bar": False},
+        "seeds": list(seeds),
+        "models": models or [
+            {"name": "tiny-a", "class_path": f"{MOD}.TinyAV"},
+            {"name": "tiny-b", "class_path": f"{MOD}.TinyEmbedOnly"},
+        ],
+        "datasets": [{"name": "toy", "class_path": f"{MOD}.TinyDataModule",
+                      "init_args": {"root": str(root), "leak": 2}}],
+        "benchmarks": {"vggss": {"dataset": "toy"},
+                       "vegas-retrieval": {"class_path": f"{MOD}.TinyDataModule",
+                                           "init_args": {"root": str(root)}}},
+        "baselines": ["full-image", "center-prior", "random-embedding"],
+    }
+    d.update(kw)
+    return d
+
+
+@pytest.fixture
+def data_root(tmp_path) -> Path:
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "list.txt").write_text("train0\ntrain1\n")
+    return root
+
+
+def _mtimes(store: ResultStore) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in store.files()}
+
+
+# --- tests ------------------------------------------------------------------------------------
+def test_mock_suite_expected_results_and_schema(tmp_path, data_root):
+    suite = Suite.model_validate(suite_dict(data_root))
+    assert [j.id for j in expand(suite)] == [
+        "tiny-a.toy.seed0", "tiny-a.toy.seed1", "tiny-b.toy.seed0", "tiny-b.toy.seed1"]
+    summary = run_suite(suite, tmp_path / "results", progress=False)
+    store = ResultStore(tmp_path / "results")
+    files = list(store.files())
+    # tiny-a: 2 benchmarks x 2 seeds; tiny-b: vegas-retrieval x 2 (vggss needs localize);
+    # baselines: full-image + center-prior on vggss, random-embedding on vegas-retrieval
+    assert len(files) == 4 + 2 + 3 and summary.exit_code == 0
+    assert len(summary.ok) == 9 and not summary.failed
+    skipped = dict(summary.skipped)
+    assert len(skipped) == 2 + 3
+    assert "localize" in skipped["vggss/tiny-b.toy.seed0"]
+    assert "embed" in skipped["vggss/baseline.random-embedding"]
+
+    rec = read_result(store.path("mock", "vggss", "tiny-a.toy.seed1"))
+    assert rec.status == "ok" and rec.kind == "model" and rec.seed == 1
+    assert rec.config["model"]["class_path"] == f"{MOD}.TinyAV"
+    assert rec.config["model"]["init_args"]["dim"] == 8  # resolved: defaults filled in
+    assert rec.config["trainer"]["max_epochs"] == 1 and rec.config["seed"] == 1
+    assert set(rec.fingerprint_parts) == {"config", "data", "code"}
+    assert {"ap50", "auc", "mean_ciou", "a2v_r1", "v2a_r10"} <= set(rec.metrics)
+    assert rec.main_score == "ap50" and rec.main_value == rec.metrics["ap50"]
+    assert rec.selection.split == "val" and rec.selection.monitor == "val/loss"
+    assert rec.selection.best_score is not None and Path(rec.selection.checkpoint).exists()
+    assert rec.timings.fit_seconds > 0 and rec.timings.eval_samples == 8
+    assert rec.timings.train_samples == 16 and rec.timings.train_samples_per_second > 0
+    assert "torch" in rec.environment.packages and rec.environment.python
+    assert rec.leak["n_overlap"] == 2  # two test ids are training ids
+    assert rec.wandb is None  # WANDB_MODE=disabled
+    base = read_result(store.path("mock", "vggss", "baseline.full-image"))
+    assert base.kind == "baseline" and base.seed is None and base.ok
+    # the two seeds train differently
+    rec0 = read_result(store.path("mock", "vggss", "tiny-a.toy.seed0"))
+    assert rec0.fingerprint != rec.fingerprint
+
+
+def test_rerun_skips_same_fingerprint_and_overwrite_modes(tmp_path, data_root):
+    suite = Suite.model_validate(suite_dict(data_root, seeds=(0,)))
+    results = tmp_path / "results"
+    first = run_suite(suite, results, progress=False)
+    store = ResultStore(results)
+    before = _mtimes(store)
+    again = run_suite(suite, results, progress=False)
+    assert not again.ok and len(again.cached) == len(first.ok) and _mtimes(store) == before
+
+    # a changed model config makes that model's results stale: only they are recomputed
+    changed = suite_dict(data_root, seeds=(0,))
+    changed["models"][0]["init_args"] = {"dim": 4}
+    stale = run_suite(Suite.model_validate(changed), results, progress=False)
+    assert sorted(stale.ok) == ["vegas-retrieval/tiny-a.toy.seed0", "vggss/tiny-a.toy.seed0"]
+    # never: stale results are kept (and reported)
+    kept = run_suite(suite, results, overwrite="never", progress=False)
+    assert not kept.ok and len(kept.stale_kept) == 2
+    # always: everything is recomputed
+    forced = run_suite(suite, results, overwrite="always", progress=False)
+    assert len(forced.ok) == len(first.ok)
+
+
+def test_resume_after_crash_completes_only_missing(tmp_path, data_root, monkeypatch):
+    suite = Suite.model_validate(suite_dict(data_root))
+    results = tmp_path / "results"
+    import avbench.benchmarks as B
+
+    real = B.evaluate
+    calls = {"n": 0}
+
+    def crashing(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5:  # baselines take 3 calls; crash in the 2nd eval of job 1
+            raise KeyboardInterrupt("simulated kill")
+        return real(*a, **k)
+
+    monkeypatch.setattr(B, "evaluate", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(suite, results, progress=False)
+    store = ResultStore(results)
+    done = {p.relative_to(results).as_posix() for p in store.files()}
+    assert len(done) == 4  # 3 baselines + the first eval of the first job
+    for p in store.files():
+        read_result(p)  # everything on disk is complete and valid
+    monkeypatch.setattr(B, "evaluate", real)
+
+    resumed = run_suite(suite, results, progress=False)
+    assert len(resumed.cached) == 4 and len(resumed.ok) == 5 and resumed.exit_code == 0
+    # the crashed job's fit had finished: it is reused, not refitted
+    rec = read_result(store.path("mock", "vegas-retrieval", "tiny-a.toy.seed0"))
+    assert rec.timings.fit_reused
+    assert not read_result(store.path("mock", "vggss", "tiny-a.toy.seed1")).timings.fit_reused
+
+
+def test_corrupt_result_is_reported_and_recomputed(tmp_path, data_root):
+    suite = Suite.model_validate(suite_dict(data_root, seeds=(0,), baselines=[]))
+    results = tmp_path / "results"
+    run_suite(suite, results, progress=False)
+    store = ResultStore(results)
+    truncated = store.path("mock", "vggss", "tiny-a.toy.seed0")
+    text = truncated.read_text()
+    truncated.write_text(text[: len(text) // 2])
+    bad_schema = store.path("mock", "vegas-retrieval", "tiny-b.toy.seed0")
+    raw = json.loads(bad_schema.read_text())
+    raw["metrics"] = "not a mapping"
+    bad_schema.write_text(json.dumps(raw))
+    with pytest.raises(CorruptResult, match="invalid JSON"):
+        read_result(truncated)
+    with pytest.raises(CorruptResult, match="schema"):
+        read_result(bad_schema)
+    good, bad = store.load_all()
+    assert len(bad) == 2 and len(good) == 1
+
+    again = run_suite(suite, results, progress=False)
+    assert len(again.corrupt) == 2 and sorted(again.ok) == [
+        "vegas-retrieval/tiny-b.toy.seed0", "vggss/tiny-a.toy.seed0"]
+    assert read_result(truncated).ok and read_result(bad_schema).ok
+    assert len(list(truncated.parent.glob("*.corrupt-*"))) == 1  # kept aside, never read
+
+
+def test_failing_and_nan_jobs_are_recorded_and_the_run_goes_on(tmp_path, data_root):
+    models = [
+        {"name": "broken", "class_path": f"{MOD}.TinyAV", "init_args": {"fail": True}},
+        {"name": "nan", "class_path": f"{MOD}.TinyAV", "init_args": {"nan_loss": True}},
+        {"name": "good", "class_path": f"{MOD}.TinyAV"},
+        {"name": "typo", "class_path": f"{MOD}.TinyAV", "init_args": {"dimm": 3}},
+    ]
+    suite = Suite.model_validate(suite_dict(data_root, models=models, seeds=(0,), baselines=[],
+                                            benchmarks={"vggss": {"dataset": "toy"}}))
+    summary = run_suite(suite, tmp_path / "results", progress=False)
+    assert summary.exit_code == 1
+    assert sorted(summary.failed) == ["vggss/broken.toy.seed0", "vggss/nan.toy.seed0",
+                                      "vggss/typo.toy.seed0"]
+    assert summary.ok == ["vggss/good.toy.seed0"]
+    store = ResultStore(tmp_path / "results")
+    broken = read_result(store.path("mock", "vggss", "broken.toy.seed0"))
+    assert broken.status == "error" and broken.error.stage == "fit"
+    assert "boom" in broken.error.message and "training_step" in broken.error.traceback
+    assert "boom" in broken.error.log  # the job's log tail
+    nan = read_result(store.path("mock", "vggss", "nan.toy.seed0"))
+    assert nan.error.type == "FloatingPointError" and "non-finite" in nan.error.message
+    typo = read_result(store.path("mock", "vggss", "typo.toy.seed0"))
+    assert typo.error.stage == "config" and "dimm" in typo.error.message
+    # errors are retried on the next run (only-missing), successes are kept
+    again = run_suite(suite, tmp_path / "results", progress=False)
+    assert len(again.failed) == 3 and again.cached == ["vggss/good.toy.seed0"]
+
+
+def test_cli_benchmark_then_leaderboard(tmp_path, data_root, capsys):
+    import yaml
+
+    from avbench.cli import main
+
+    suite_file = tmp_path / "mock.yaml"
+    suite_file.write_text(yaml.safe_dump(suite_dict(data_root)))
+    results, out = tmp_path / "results", tmp_path / "leaderboards"
+    code = main(["benchmark", "--suite", str(suite_file), "--results", str(results),
+                 "--set", "seeds=[0]", "--set", "trainer_overrides.max_epochs=1", "--no-progress"])
+    text = capsys.readouterr().out
+    assert code == 0 and "ok: 6  failed: 0  skipped: 4" in text
+    assert main(["leaderboard", "--results", str(results), "--out", str(out)]) == 0
+    overview = (out / "overview.md").read_text()
+    assert "tiny-a" in overview and "full-image (trivial)" in overview
+    assert {p.name for p in out.iterdir()} >= {"overview.md", "overview.csv", "vggss.md",
+                                              "vggss.csv", "vegas-retrieval.md"}
+    assert "train/test leak" in (out / "vggss.md").read_text()
+
+
+def test_unknown_benchmark_or_dataset_in_suite_is_rejected(data_root):
+    with pytest.raises(ValueError, match="unknown benchmarks"):
+        Suite.model_validate(suite_dict(data_root, benchmarks={"imagenet": {"dataset": "toy"}}))
+    with pytest.raises(ValueError, match="not a suite dataset"):
+        Suite.model_validate(suite_dict(data_root, benchmarks={"vggss": {"dataset": "nope"}}))
+
+
+def test_runner_rejects_unknown_overwrite_mode(tmp_path, data_root):
+    with pytest.raises(ValueError, match="overwrite"):
+        Runner(Suite.model_validate(suite_dict(data_root)), tmp_path, overwrite="sometimes")
+
+
+@pytest.mark.skipif(os.environ.get("AVBENCH_SKIP_WANDB") == "1", reason="wandb test disabled")
+def test_wandb_offline_run_holds_config_and_metrics(tmp_path, data_root, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    models = [{"name": "tiny-a", "class_path": f"{MOD}.TinyAV"}]
+    suite = Suite.model_validate(suite_dict(data_root, models=models, seeds=(0,), baselines=[],
+                                            benchmarks={"vggss": {"dataset": "toy"}}))
+    summary = run_suite(suite, tmp_path / "results", progress=False)
+    assert summary.exit_code == 0
+    rec = read_result(ResultStore(tmp_path / "results").path("mock", "vggss", "tiny-a.toy.seed0"))
+    assert rec.wandb and rec.wandb.run_id and rec.wandb.group == "mock"
+    run_dirs = list((tmp_path / "results" / "wandb").glob(f"offline-run-*-{rec.wandb.run_id}"))
+    assert len(run_dirs) == 1
+    assert ResultStore(tmp_path / "results").load_all()[1] == []  # W&B files are not results
+    # the offline run directory holds the config and the final metrics: in the run's
+    # transaction log (run-<id>.wandb, uploaded by `wandb sync`) and in files/avbench-final.json
+    wanted = f'"class_path":"{MOD}.TinyAV"'.encode()  # resolved config
+    for _ in range(60):  # the W&B service flushes the log asynchronously after finish()
+        log = (run_dirs[0] / f"run-{rec.wandb.run_id}.wandb").read_bytes()
+        if wanted in log and b"seed0" in log:
+            break
+        time.sleep(0.25)
+    assert wanted in log
+    assert b"seed0" in log and b"tiny-a" in log and b"toy" in log  # tags
+    final = json.loads((run_dirs[0] / "files" / "avbench-final.json").read_text())
+    assert final["run_id"] == rec.wandb.run_id and final["status"] == "ok"
+    assert final["config"]["model"]["class_path"] == f"{MOD}.TinyAV"
+    assert final["config"]["select"] == {"monitor": "val/loss", "mode": "min"}
+    assert final["metrics"]["vggss/ap50"] == pytest.approx(rec.metrics["ap50"])
+    assert final["metrics"]["vggss/a2v_r1"] == pytest.approx(rec.metrics["a2v_r1"])
+
+@pytest.mark.ddp
+@pytest.mark.slow  # ~30 s: two spawned processes import torch
+def test_two_process_cpu_ddp_job(tmp_path, data_root):
+    """devices: 2 + strategy: ddp fits in two gloo processes (ddp_spawn); eval in the main one."""
+    models = [{"name": "tiny-a", "class_path": f"{MOD}.TinyAV"}]
+    d = suite_dict(data_root, models=models, seeds=(0,), baselines=[],
+                   benchmarks={"vggss": {"dataset": "toy"}})
+    d["trainer"] |= {"devices": 2, "strategy": "ddp"}
+    summary = run_suite(Suite.model_validate(d), tmp_path / "results", progress=False)
+    assert summary.exit_code == 0, summary.text()
+    rec = read_result(ResultStore(tmp_path / "results").path("mock", "vggss", "tiny-a.toy.seed0"))
+    assert rec.environment.devices == 2 and rec.config["trainer"]["strategy"] == "ddp"
+    assert rec.selection.best_score is not None and Path(rec.selection.checkpoint).exists()
+    assert rec.metrics["ap50"] is not None and rec.timings.eval_samples == 8

@@ -1,0 +1,63 @@
+"""End to end on real code: a registered model from its CPU config, the real VGGSound and
+Flickr DataModules on the tiny synthetic preset, the runner and the leaderboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from avbench.data.synthetic import generate
+from avbench.runner.leaderboard import write_leaderboard
+from avbench.runner.results import ResultStore, read_result
+from avbench.runner.runner import run_suite
+from avbench.runner.suite import load_suite
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_wandb(monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("synthetic")
+    out = {}
+    for name in ("vggsound", "flickr"):
+        generate(name, base / name, "tiny", 0, progress=False)
+        out[name] = base / name
+    return out
+
+
+def test_registered_model_on_tiny_synthetic_suite(tmp_path, roots):
+    small = {"batch_size": 4, "num_workers": 0, "image_size": 64}
+    suite = load_suite(REPO / "benchmarks" / "suites" / "synthetic.yaml", {
+        "name": "tiny",
+        "seeds": [0],
+        "models": [{"name": "ezvsl", "config": "benchmarks/configs/model/ezvsl_cpu.yaml"}],
+        "trainer_overrides": {"max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 1,
+                              "num_sanity_val_steps": 0},
+        "baselines": ["full-image", "random-embedding"],
+    })
+    suite.datasets[0].overrides.update(small | {"root": str(roots["vggsound"])})
+    suite.benchmarks["flickr-test"].overrides.update(small | {"root": str(roots["flickr"])})
+    summary = run_suite(suite, tmp_path / "results", progress=False)
+    assert summary.exit_code == 0, summary.text()
+    assert len(summary.ok) == 2 + 2  # ezvsl on vggss + flickr-test; full-image on both
+    store = ResultStore(tmp_path / "results")
+    rec = read_result(store.path("tiny", "vggss", "ezvsl.vggsound.seed0"))
+    assert rec.model_class == "avbench.models.ezvsl.EZVSL" and rec.paper
+    assert rec.config["data"]["class_path"].endswith("VGGSoundDataModule")
+    assert rec.data["train"]["synthetic"]["preset"] == "tiny"
+    assert rec.leak["n_train"] > 0 and rec.leak["n_overlap"] == 0  # synthetic splits are disjoint
+    assert rec.selection.rule.startswith("best val/loss") and rec.selection.best_score is not None
+    assert {"ap50", "a2v_r1"} <= set(rec.metrics) and rec.timings.eval_samples == 12
+    flickr = read_result(store.path("tiny", "flickr-test", "ezvsl.vggsound.seed0"))
+    assert flickr.leak["train_source"] == "vggsound:train"
+
+    out = tmp_path / "leaderboards"
+    write_leaderboard(tmp_path / "results", out, wandb_mode="disabled")
+    overview = (out / "overview.md").read_text()
+    assert "| ezvsl | vggsound |" in overview and "data preset tiny" in overview

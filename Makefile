@@ -7,6 +7,8 @@ STAMP  := $(VENV)/.install-stamp
 DATA   ?= data
 PRESET ?= default
 SEED   ?= 0
+SUITE  ?= benchmarks/suites/synthetic.yaml
+RESULTS ?= results
 DATASETS := vggsound flickr avsbench ave vegas ego4d
 
 .PHONY: install test test-slow lint leaderboard synth bench clean
@@ -29,13 +31,20 @@ test-slow: install
 lint: install
 	$(BIN)/ruff check avbench tests benchmarks
 
+# Each dataset is written once per (preset, seed): a stamp marks a finished write.
 synth: install
 	@for d in $(DATASETS); do \
+	  stamp=$(DATA)/$$d/.synth-$(PRESET)-seed$(SEED); \
+	  if [ -f $$stamp ]; then echo "$(DATA)/$$d: $(PRESET) seed $(SEED) already written"; continue; fi; \
 	  $(BIN)/avbench synth $$d --root $(DATA)/$$d --preset $(PRESET) --seed $(SEED) || exit 1; \
+	  touch $$stamp; \
 	done
 
+# Train and evaluate the synthetic suite, then write leaderboards/ (tables even if a job failed).
 leaderboard: synth
-	@echo "The benchmark runner lands with issue 5; synthetic data written to $(DATA)/."
+	$(BIN)/avbench benchmark --suite $(SUITE) --results $(RESULTS); status=$$?; \
+	$(BIN)/avbench leaderboard --results $(RESULTS) --out leaderboards || exit 1; \
+	exit $$status
 
 bench: install
 	$(BIN)/python benchmarks/perf/loader.py

@@ -58,3 +58,40 @@ def test_heads_normalise():
     assert torch.allclose(mlp(torch.randn(5, 8)).norm(dim=-1), torch.ones(5))
     assert not torch.allclose(ConvProjection(8, 4, normalize=False)(torch.randn(2, 8, 3, 3))
                               .norm(dim=1), torch.ones(2, 3, 3))
+
+
+def test_width_narrows_the_stem_and_default_keeps_the_paper_stem():
+    # timm's plain stem is 64 channels whatever ``channels`` says; ``width``
+    # must shrink it too (it dominates a narrow network's cost at full resolution)
+    aud = AudioEncoder(width=16, layers=(1, 1, 1, 1))
+    bb = aud.backbone
+    assert bb.conv1.in_channels == 1 and bb.conv1.out_channels == 16
+    assert bb.conv1.kernel_size == (7, 7) and bb.conv1.stride == (2, 2)
+    assert bb.bn1.num_features == 16
+    assert bb.layer1[0].conv1.in_channels == 16
+    assert bb.layer1[0].downsample is None  # 16 -> 16 at stride 1: identity shortcut
+    img = ImageEncoder(width=16, layers=(1, 1, 1, 1))
+    assert img.backbone.conv1.out_channels == 16
+    x = torch.rand(2, 3, 128, 128)
+    assert img(x).shape == (2, 128, 4, 4)
+    lvs = ImageEncoder(width=16, layers=(1, 1, 1, 1), out_stride=16)
+    assert lvs(x).shape == (2, 128, 8, 8)
+    # narrower stem = fewer parameters than the 64-channel timm stem
+    ref = timm.create_model("resnet18", features_only=True, out_indices=(-1,),
+                            channels=(16, 32, 64, 128), layers=(1, 1, 1, 1))
+    assert sum(p.numel() for p in img.parameters()) < sum(p.numel() for p in ref.parameters())
+    # the paper default is untouched
+    paper = ImageEncoder()
+    assert paper.backbone.conv1.out_channels == 64
+    assert paper.backbone.layer1[0].conv1.in_channels == 64
+    assert paper.backbone.layer1[0].downsample is None
+
+
+def test_narrow_stem_on_a_bottleneck_resnet_keeps_the_projection_shortcut():
+    enc = ImageEncoder("resnet50", width=8, layers=(1, 1, 1, 1))
+    block = enc.backbone.layer1[0]
+    assert enc.backbone.conv1.out_channels == 8
+    assert block.conv1.in_channels == 8
+    ds_conv = next(m for m in block.downsample.modules() if isinstance(m, torch.nn.Conv2d))
+    assert (ds_conv.in_channels, ds_conv.out_channels) == (8, 32)
+    assert enc(torch.rand(1, 3, 64, 64)).shape == (1, 256, 2, 2)

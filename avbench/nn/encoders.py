@@ -11,8 +11,19 @@ timm loads through ``pretrained_cfg_overlay=dict(file=path)``. The default is
 no pretrained weights.
 
 Shrinking for CPU: ``width`` sets the ResNet channel widths to
-``(w, 2w, 4w, 8w)`` (stem ``w``) and ``layers`` the blocks per stage, both
-passed to timm's ``ResNet`` constructor. Only the ResNet family accepts them.
+``(w, 2w, 4w, 8w)`` and ``layers`` the blocks per stage, both passed to
+timm's ``ResNet`` constructor. Only the ResNet family accepts them.
+timm's plain ResNet stem is always a 64-channel 7x7 stride-2 conv whatever
+``channels`` says (its ``stem_width`` only applies to the "deep" stems), and at
+full input resolution that stem dominates the cost of a narrow network (on a
+257x200 spectrogram the stem and layer1's 64-channel inputs are ~60% of the
+multiply-adds of a width-16, one-block-per-stage ResNet). So when
+``width`` is given, the stem (``conv1``/``bn1``, same 7x7 stride-2 geometry)
+is rebuilt with ``w`` channels and the first block of ``layer1`` is adapted to
+take ``w`` input channels (its shortcut projection is dropped when it would
+map ``w`` to ``w`` at stride 1, as in a ResNet whose stem and ``layer1`` have
+the same width). ``width=None`` leaves the architecture untouched (the
+paper's resnet18 with its 64-channel stem).
 """
 
 from __future__ import annotations
@@ -48,6 +59,44 @@ def _layer4_stride_one(model: nn.Module) -> None:
                     m.kernel_size, m.padding = 1, 0
 
 
+def _narrow_stem(model: nn.Module, in_chans: int, width: int) -> None:
+    """Rebuild a timm ResNet stem with ``width`` channels; adapt ``layer1[0]``'s inputs."""
+    old = model.conv1
+    if not isinstance(old, nn.Conv2d):  # a "deep" stem (Sequential): left as timm builds it
+        return
+    if old.out_channels == width:
+        return
+    model.conv1 = nn.Conv2d(
+        in_chans, width, kernel_size=old.kernel_size, stride=old.stride,
+        padding=old.padding, bias=False,
+    )
+    model.bn1 = type(model.bn1)(width)
+    block = model.layer1[0]
+    block.conv1 = nn.Conv2d(
+        width, block.conv1.out_channels, kernel_size=block.conv1.kernel_size,
+        stride=block.conv1.stride, padding=block.conv1.padding, bias=False,
+    )
+    ds = getattr(block, "downsample", None)
+    if ds is not None:
+        conv = next(m for m in ds.modules() if isinstance(m, nn.Conv2d))
+        stride = conv.stride if isinstance(conv.stride, tuple) else (conv.stride,) * 2
+        if conv.out_channels == width and stride == (1, 1):
+            block.downsample = None  # identity shortcut, as a same-width ResNet stage
+        else:
+            new = nn.Conv2d(width, conv.out_channels, kernel_size=conv.kernel_size,
+                            stride=conv.stride, padding=conv.padding, bias=False)
+            for name, m in ds.named_children():
+                if m is conv:
+                    setattr(ds, name, new)
+    # timm's ResNet initialisation for the rebuilt layers
+    for m in (model.conv1, model.bn1, *block.modules()):
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d) and m is model.bn1:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 def build_backbone(
     arch: str,
     in_chans: int,
@@ -60,7 +109,6 @@ def build_backbone(
     kwargs: dict[str, Any] = {}
     if width is not None:
         kwargs["channels"] = (width, 2 * width, 4 * width, 8 * width)
-        kwargs["stem_width"] = width
     if layers is not None:
         kwargs["layers"] = tuple(layers)
     if pretrained_path is not None:
@@ -87,6 +135,8 @@ def build_backbone(
         )
     except TypeError as err:  # e.g. width/layers on a non-ResNet architecture
         raise ValueError(f"cannot build {arch!r} with {sorted(kwargs)}: {err}") from err
+    if width is not None and hasattr(model, "conv1") and hasattr(model, "layer1"):
+        _narrow_stem(model, in_chans, width)
     if manual_stride:
         _layer4_stride_one(model)
     return model, int(model.feature_info.channels()[-1])

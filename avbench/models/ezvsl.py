@@ -236,30 +236,9 @@ class EZVSL(DenseVSLModel):
         tau: float = 0.03,
         dim: int = 512,
         gather_negatives: bool = True,
-        image_arch: str = "resnet18",
-        image_pretrained: str | None = None,
-        image_width: int | None = None,
-        image_layers: Sequence[int] | None = None,
-        audio_arch: str = "resnet18",
-        audio_pretrained: str | None = None,
-        audio_width: int | None = None,
-        audio_layers: Sequence[int] | None = None,
-        spectrogram: dict[str, Any] | None = None,
-        ogl_pretrained_path: str | None = None,
-        ogl_alpha: float = 0.4,
-        lr: float = 1e-4,
-        weight_decay: float = 0.0,
-        optimizer: Literal["adam", "adamw"] = "adam",
-        betas: tuple[float, float] = (0.9, 0.999),
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            image_arch=image_arch, image_pretrained=image_pretrained, image_width=image_width,
-            image_layers=image_layers, audio_arch=audio_arch, audio_pretrained=audio_pretrained,
-            audio_width=audio_width, audio_layers=audio_layers, out_stride=32,
-            spectrogram=spectrogram, ogl_pretrained_path=ogl_pretrained_path,
-            ogl_alpha=ogl_alpha, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
-            betas=betas,
-        )
+        super().__init__(out_stride=32, **kwargs)
         self.save_hyperparameters()
         self.tau = tau
         self.dim = dim

@@ -66,8 +66,8 @@ Deviations, with reasons
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -127,30 +127,12 @@ class FNAC(EZVSL):
         fg_threshold: float = 0.6,
         warmup_epochs: int = 3,
         gather_negatives: bool = True,
-        image_arch: str = "resnet18",
-        image_pretrained: str | None = None,
-        image_width: int | None = None,
-        image_layers: Sequence[int] | None = None,
-        audio_arch: str = "resnet18",
-        audio_pretrained: str | None = None,
-        audio_width: int | None = None,
-        audio_layers: Sequence[int] | None = None,
-        spectrogram: dict[str, Any] | None = None,
-        ogl_pretrained_path: str | None = None,
-        ogl_alpha: float = 0.4,
-        lr: float = 1e-4,
         weight_decay: float = 1e-4,
-        optimizer: Literal["adam", "adamw"] = "adam",
-        betas: tuple[float, float] = (0.9, 0.999),
+        **kwargs: Any,
     ) -> None:
         super().__init__(
-            tau=tau, dim=dim, gather_negatives=gather_negatives, image_arch=image_arch,
-            image_pretrained=image_pretrained, image_width=image_width,
-            image_layers=image_layers, audio_arch=audio_arch,
-            audio_pretrained=audio_pretrained, audio_width=audio_width,
-            audio_layers=audio_layers, spectrogram=spectrogram,
-            ogl_pretrained_path=ogl_pretrained_path, ogl_alpha=ogl_alpha, lr=lr,
-            weight_decay=weight_decay, optimizer=optimizer, betas=betas,
+            tau=tau, dim=dim, gather_negatives=gather_negatives, weight_decay=weight_decay,
+            **kwargs,
         )
         self.img_dropout = nn.Dropout(dropout_img)
         self.aud_dropout = nn.Dropout(dropout_aud)

@@ -58,8 +58,8 @@ Deviations, with reasons
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -144,27 +144,10 @@ class LVS(DenseVSLModel):
         tri_map: bool = True,
         hard_negative: bool = True,
         gather_negatives: bool = True,
-        image_arch: str = "resnet18",
         image_pretrained: str | None = None,
-        image_width: int | None = None,
-        image_layers: Sequence[int] | None = None,
-        audio_arch: str = "resnet18",
-        audio_pretrained: str | None = None,
-        audio_width: int | None = None,
-        audio_layers: Sequence[int] | None = None,
-        spectrogram: dict[str, Any] | None = None,
-        lr: float = 1e-4,
-        weight_decay: float = 0.0,
-        optimizer: Literal["adam", "adamw"] = "adam",
-        betas: tuple[float, float] = (0.9, 0.999),
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            image_arch=image_arch, image_pretrained=image_pretrained, image_width=image_width,
-            image_layers=image_layers, audio_arch=audio_arch, audio_pretrained=audio_pretrained,
-            audio_width=audio_width, audio_layers=audio_layers, out_stride=16,
-            spectrogram=spectrogram, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
-            betas=betas,
-        )
+        super().__init__(image_pretrained=image_pretrained, out_stride=16, **kwargs)
         self.save_hyperparameters()
         if image_pretrained is None:
             ezvsl_init_(self.image_encoder)

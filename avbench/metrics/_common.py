@@ -29,6 +29,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+from torchmetrics import Metric
 
 IdLike = Sequence[str] | Tensor | None
 
@@ -103,3 +104,29 @@ def cat_state(state: list[Tensor] | Tensor) -> Tensor:
 def as_float_dict(d: dict[str, Tensor | float | int]) -> dict[str, float]:
     """Plain-float copy of a metric dict (for JSON results)."""
     return {k: float(v) for k, v in d.items()}
+
+
+class KeyedMetric(Metric):
+    """A torchmetrics Metric whose per-sample states carry a de-duplication key.
+
+    Subclasses add their own ``cat`` states, call :meth:`_append_keys` once per
+    update and reduce through :meth:`_deduplicated` (see the module docstring).
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("key", default=[], dist_reduce_fx="cat")
+        self._seen = 0
+
+    def reset(self) -> None:
+        super().reset()
+        self._seen = 0
+
+    def _append_keys(self, ids: IdLike, n: int) -> None:
+        """Store the keys of ``n`` new samples (counter fallback without ids)."""
+        self.key.append(keys_for(ids, n, self._seen, self.device))
+        self._seen += n
+
+    def _deduplicated(self, *states: list[Tensor] | Tensor) -> tuple[Tensor, tuple[Tensor, ...], int]:
+        """:func:`dedup_by_key` over the gathered key state and ``states``."""
+        return dedup_by_key(cat_state(self.key), *(cat_state(x) for x in states))

@@ -23,10 +23,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
-from avbench.metrics._common import IdLike, cat_state, dedup_by_key, keys_for
+from avbench.metrics._common import IdLike, KeyedMetric
 
 
 def rank_scale(scores: Tensor) -> Tensor:
@@ -54,7 +53,7 @@ def discovery_scores(scores: Tensor, labels: Tensor) -> dict[str, Tensor]:
     }
 
 
-class DiscoveryMetric(Metric):
+class DiscoveryMetric(KeyedMetric):
     """ROC-AUC / PR-AUC of a per-clip score against a binary label (REFERENCE A5).
 
     ``update(scores [B], labels [B] bool/0-1, ids=None)``; ``compute()`` returns
@@ -69,12 +68,6 @@ class DiscoveryMetric(Metric):
         super().__init__(**kwargs)
         self.add_state("scores", default=[], dist_reduce_fx="cat")
         self.add_state("labels", default=[], dist_reduce_fx="cat")
-        self.add_state("key", default=[], dist_reduce_fx="cat")
-        self._seen = 0
-
-    def reset(self) -> None:
-        super().reset()
-        self._seen = 0
 
     @property
     def protocol(self) -> dict[str, Any]:
@@ -89,13 +82,10 @@ class DiscoveryMetric(Metric):
             raise ValueError("discovery scores contain NaN/inf")
         self.scores.append(scores.double().to(self.device))
         self.labels.append(labels.long().to(self.device))
-        self.key.append(keys_for(ids, scores.numel(), self._seen, self.device))
-        self._seen += scores.numel()
+        self._append_keys(ids, scores.numel())
 
     def compute(self) -> dict[str, Tensor]:
-        keys, (scores, labels), n_dup = dedup_by_key(
-            cat_state(self.key), cat_state(self.scores), cat_state(self.labels)
-        )
+        keys, (scores, labels), n_dup = self._deduplicated(self.scores, self.labels)
         out = discovery_scores(scores.cpu(), labels.cpu())
         out["n"] = torch.tensor(float(keys.numel()))
         out["n_duplicates"] = torch.tensor(float(n_dup))

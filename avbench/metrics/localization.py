@@ -59,9 +59,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchmetrics import Metric
 
-from avbench.metrics._common import IdLike, cat_state, dedup_by_key, keys_for
+from avbench.metrics._common import IdLike, KeyedMetric
 
 ThresholdRule = Literal["top50", "fixed"]
 
@@ -323,7 +322,7 @@ def summarize_ciou(ciou: Tensor) -> dict[str, Tensor]:
     }
 
 
-class LocalizationMetric(Metric):
+class LocalizationMetric(KeyedMetric):
     """AP50 / AUC / mean cIoU of sound-source localization maps (REFERENCE A1).
 
     Args:
@@ -364,12 +363,6 @@ class LocalizationMetric(Metric):
         self.empty_gt = empty_gt
         self.add_state("ciou", default=[], dist_reduce_fx="cat")
         self.add_state("gt_empty", default=[], dist_reduce_fx="cat")
-        self.add_state("key", default=[], dist_reduce_fx="cat")
-        self._seen = 0
-
-    def reset(self) -> None:
-        super().reset()
-        self._seen = 0
 
     @property
     def protocol(self) -> dict[str, Any]:
@@ -393,18 +386,15 @@ class LocalizationMetric(Metric):
         )
         self.ciou.append(ciou.to(self.device))
         self.gt_empty.append(empty.to(device=self.device, dtype=torch.float32))
-        self.key.append(keys_for(ids, ciou.numel(), self._seen, self.device))
-        self._seen += ciou.numel()
+        self._append_keys(ids, ciou.numel())
 
     def per_sample(self) -> tuple[Tensor, Tensor]:
         """Unique keys and their cIoU (float64), in key order (after any sync)."""
-        keys, (ciou,), _ = dedup_by_key(cat_state(self.key), cat_state(self.ciou))
+        keys, (ciou,), _ = self._deduplicated(self.ciou)
         return keys, ciou
 
     def compute(self) -> dict[str, Tensor]:
-        keys, (ciou, empty), n_dup = dedup_by_key(
-            cat_state(self.key), cat_state(self.ciou), cat_state(self.gt_empty)
-        )
+        keys, (ciou, empty), n_dup = self._deduplicated(self.ciou, self.gt_empty)
         empty = empty.bool()
         n_empty = int(empty.sum())
         if self.empty_gt == "exclude":

@@ -40,9 +40,8 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchmetrics import Metric
 
-from avbench.metrics._common import IdLike, cat_state, dedup_by_key, keys_for
+from avbench.metrics._common import IdLike, KeyedMetric
 
 Relevance = Literal["class", "instance"]
 
@@ -144,7 +143,7 @@ def _abbrev(name: str) -> str:
     return name[0].lower()
 
 
-class CrossModalRetrieval(Metric):
+class CrossModalRetrieval(KeyedMetric):
     """R@K (both directions) and MAP@all (both directions and mean), REFERENCE A3.
 
     Args:
@@ -180,12 +179,6 @@ class CrossModalRetrieval(Metric):
         self.add_state("x", default=[], dist_reduce_fx="cat")
         self.add_state("y", default=[], dist_reduce_fx="cat")
         self.add_state("labels", default=[], dist_reduce_fx="cat")
-        self.add_state("key", default=[], dist_reduce_fx="cat")
-        self._seen = 0
-
-    def reset(self) -> None:
-        super().reset()
-        self._seen = 0
 
     @property
     def protocol(self) -> dict[str, Any]:
@@ -223,13 +216,10 @@ class CrossModalRetrieval(Metric):
         self.x.append(x.detach().float().to(self.device))
         self.y.append(y.detach().float().to(self.device))
         self.labels.append(labels)
-        self.key.append(keys_for(ids, b, self._seen, self.device))
-        self._seen += b
+        self._append_keys(ids, b)
 
     def compute(self) -> dict[str, Tensor]:
-        keys, (x, y, labels), n_dup = dedup_by_key(
-            cat_state(self.key), cat_state(self.x), cat_state(self.y), cat_state(self.labels)
-        )
+        keys, (x, y, labels), n_dup = self._deduplicated(self.x, self.y, self.labels)
         x, y, labels = x.cpu(), y.cpu(), labels.cpu()
         a, b = (_abbrev(m) for m in self.modalities)
         out: dict[str, Tensor] = {}

@@ -42,9 +42,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
-from avbench.metrics._common import cat_state, dedup_by_key, keys_for, stable_key
+from avbench.metrics._common import KeyedMetric, keys_for, stable_key
 
 N_THRESHOLDS = 255
 BETA2 = 0.3
@@ -90,7 +89,7 @@ def frame_fcurves(scores: Tensor, gt: Tensor, thresholds: Tensor, beta2: float =
     return torch.nan_to_num(fs, nan=0.0)
 
 
-class AVSBenchMetric(Metric):
+class AVSBenchMetric(KeyedMetric):
     """mIoU and F-score of AVSBench masks (REFERENCE A2), batch-size invariant.
 
     Args:
@@ -128,12 +127,6 @@ class AVSBenchMetric(Metric):
         self.add_state("iou", default=[], dist_reduce_fx="cat")
         self.add_state("fcurve", default=[], dist_reduce_fx="cat")
         self.add_state("gt_empty", default=[], dist_reduce_fx="cat")
-        self.add_state("key", default=[], dist_reduce_fx="cat")
-        self._seen = 0
-
-    def reset(self) -> None:
-        super().reset()
-        self._seen = 0
 
     @property
     def protocol(self) -> dict[str, Any]:
@@ -191,12 +184,7 @@ class AVSBenchMetric(Metric):
         self.key.append(keys)
 
     def compute(self) -> dict[str, Tensor]:
-        keys, (iou, fcurve, empty), n_dup = dedup_by_key(
-            cat_state(self.key),
-            cat_state(self.iou),
-            cat_state(self.fcurve),
-            cat_state(self.gt_empty),
-        )
+        keys, (iou, fcurve, empty), n_dup = self._deduplicated(self.iou, self.fcurve, self.gt_empty)
         has_gt = empty == 0
         if bool(has_gt.any()):
             fscore = fcurve[has_gt].mean(dim=0).max()

@@ -50,9 +50,9 @@ from avbench.data.synthetic.writers.ssl_layout import (
     ClipSpec,
     RenderContext,
     Summary,
-    balanced_categories,
     flickr_ids,
     get_world,
+    plan_clips,
     render_clip,
     subset_size,
     world_config_kwargs,
@@ -71,15 +71,7 @@ ANNOTATOR_JITTER = 0.06  #: std of each edge's shift, as a fraction of the box s
 def plan(preset: Preset, seed: int, num_categories: int) -> list[ClipSpec]:
     """The clips of a (preset, seed): ids, splits, categories and scene seeds."""
     rng = np.random.default_rng([seed, 0xF11C4])
-    taken: set[str] = set()
-    specs: list[ClipSpec] = []
-    for split in ("train", "test"):
-        n = preset.count(DATASET, split)
-        ids = flickr_ids(rng, n, taken)
-        cats = balanced_categories(rng, n, range(num_categories))
-        seeds = rng.integers(0, 2**62, size=n)
-        specs += [ClipSpec(i, split, (c,), int(s)) for i, c, s in zip(ids, cats, seeds)]
-    return specs
+    return plan_clips(preset, DATASET, rng, flickr_ids, num_categories)
 
 
 def annotator_boxes(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +141,29 @@ def balanced_categories(
     reps = -(-n // max(1, len(cats)))
     pool = np.array(cats * reps)[:n] if cats else np.array([], dtype=int)
     return [int(c) for c in rng.permutation(pool)]
+
+
+def plan_clips(
+    preset: Preset,
+    dataset: str,
+    rng: np.random.Generator,
+    make_ids: Callable[[np.random.Generator, int, set[str]], list[str]],
+    num_categories: int,
+) -> list[ClipSpec]:
+    """Train then test clips of ``dataset``: fresh ids, balanced categories, scene seeds.
+
+    Deterministic given ``rng`` and independent of rendering, so tests can
+    rebuild every scene.
+    """
+    taken: set[str] = set()
+    specs: list[ClipSpec] = []
+    for split in ("train", "test"):
+        n = preset.count(dataset, split)
+        ids = make_ids(rng, n, taken)
+        cats = balanced_categories(rng, n, range(num_categories))
+        seeds = rng.integers(0, 2**62, size=n)
+        specs += [ClipSpec(i, split, (c,), int(s)) for i, c, s in zip(ids, cats, seeds)]
+    return specs
 
 
 def _jsonable(value: Any) -> Any:

@@ -46,8 +46,8 @@ from avbench.data.synthetic.writers.ssl_layout import (
     ClipSpec,
     RenderContext,
     Summary,
-    balanced_categories,
     get_world,
+    plan_clips,
     render_clip,
     subset_size,
     world_config_kwargs,
@@ -74,15 +74,7 @@ def plan(preset: Preset, seed: int, num_categories: int) -> list[ClipSpec]:
     Deterministic and independent of rendering, so tests can rebuild scenes.
     """
     rng = np.random.default_rng([seed, 0x76557])
-    taken: set[str] = set()
-    specs: list[ClipSpec] = []
-    for split in ("train", "test"):
-        n = preset.count(DATASET, split)
-        ids = youtube_ids(rng, n, taken)
-        cats = balanced_categories(rng, n, range(num_categories))
-        seeds = rng.integers(0, 2**62, size=n)
-        specs += [ClipSpec(i, split, (c,), int(s)) for i, c, s in zip(ids, cats, seeds)]
-    return specs
+    return plan_clips(preset, DATASET, rng, youtube_ids, num_categories)
 
 
 def _csv_text(rows: list[tuple[str, int, str, str]]) -> str:

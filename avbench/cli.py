@@ -24,6 +24,8 @@ SUITE_COMMANDS = ("synth", "benchmark", "leaderboard")
 
 
 def _synth(argv: Sequence[str]) -> int:
+    import yaml
+
     from avbench.data.synthetic import DATASETS, PRESETS, generate
 
     parser = argparse.ArgumentParser(
@@ -36,11 +38,20 @@ def _synth(argv: Sequence[str]) -> int:
     parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--world", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a WorldConfig field, e.g. offscreen_rate=0.0 (repeatable)")
     args = parser.parse_args(list(argv))
+    world = {}
+    for item in args.world:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--world expects KEY=VALUE, got {item!r}")
+        world[key.strip()] = yaml.safe_load(value)
     names = list(DATASETS) if args.dataset == "all" else [args.dataset]
     for name in names:
         root = f"{args.root}/{name}" if args.dataset == "all" else args.root
-        summary = generate(name, root, args.preset, args.seed, progress=not args.no_progress)
+        summary = generate(name, root, args.preset, args.seed, progress=not args.no_progress,
+                           world=world or None)
         brief = {k: summary[k] for k in ("dataset", "root", "preset", "seed", "counts", "seconds")
                  if k in summary}
         print(json.dumps(brief, default=str))

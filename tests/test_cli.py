@@ -62,3 +62,24 @@ def test_print_config_resolves_model_and_data(vggsound_root: Path, capsys):
 def test_fit_from_configs_runs_a_step(vggsound_root: Path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["fit", *_fit_args("ezvsl", vggsound_root)]) == 0
+
+
+def test_synth_world_override_changes_the_world_and_is_recorded(tmp_path):
+    def offscreen_fraction(root: Path) -> float:
+        scenes = [json.loads(line) for line in open(root / "synthetic_scenes.jsonl")]
+        return sum(bool(s["offscreen"]) for s in scenes) / len(scenes)
+
+    none, always = tmp_path / "none", tmp_path / "always"
+    for root, rate in ((none, "0.0"), (always, "1.0")):
+        assert main(["synth", "vggsound", "--root", str(root), "--preset", "tiny",
+                     "--world", f"offscreen_rate={rate}", "--no-progress"]) == 0
+    assert offscreen_fraction(none) == 0.0
+    assert offscreen_fraction(always) == 1.0
+    meta = json.loads((always / "avbench_synthetic.json").read_text())
+    assert meta["world_config"]["offscreen_rate"] == 1.0
+
+
+def test_synth_world_override_rejects_unknown_field(tmp_path):
+    with pytest.raises(ValueError, match="no_such_field"):
+        main(["synth", "vggsound", "--root", str(tmp_path), "--preset", "tiny",
+              "--world", "no_such_field=1", "--no-progress"])

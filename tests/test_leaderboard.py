@@ -16,7 +16,7 @@ from avbench.runner.results import ResultStore
 FIXTURE = Path(__file__).parent / "fixtures" / "results"
 DATE = "2026-11-02 00:00 UTC"
 
-EXPECTED_OVERVIEW = '# Leaderboard: suite `demo`\n\nMain score of every benchmark, mean ± std over seeds; best in **bold**. Mean: over benchmarks, only for rows that have all of them. ⚠: train/test leak (see the benchmark page).\n\n| Model | Train data | flickr-test (ap50) | vegas-retrieval (map) | vggss (ap50) | Mean | Coverage |\n| :--- | :--- | ---: | ---: | ---: | ---: | ---: |\n| ⚠ ezvsl | vggsound | 0.620 ± 0.028 | **0.305 ± 0.021** | **0.420 ± 0.028** | **0.448** | 3/3 |\n| fnac | vggsound | **0.700** | — | 0.330 ± 0.042 | — | 2/3 |\n| center-prior (trivial) | — | 0.550 | — | 0.320 | — | 2/3 |\n| full-image (trivial) | — | 0.610 | — | 0.250 | — | 2/3 |\n| random-embedding (trivial) | — | — | 0.115 | — | — | 1/3 |\n\n- [flickr-test](flickr-test.md)\n- [vegas-retrieval](vegas-retrieval.md)\n- [vggss](vggss.md)\n\n---\nGenerated 2026-11-02 00:00 UTC by `avbench leaderboard` · suite `demo` · commit 0123456789ab · data preset default\n'
+EXPECTED_OVERVIEW = '# Leaderboard: suite `demo`\n\nMain score of every benchmark, mean ± std over seeds; best in **bold**. Mean: over benchmarks, only for rows that have all of them. ⚠: train/test leak (see the benchmark page).\n\n| Model | Train data | flickr-test (ap50) | vegas-retrieval (map) | vggss (ap50) | Mean | Coverage |\n| :--- | :--- | ---: | ---: | ---: | ---: | ---: |\n| ⚠ ezvsl | vggsound | 0.620 ± 0.028 | **0.305 ± 0.021** | **0.420 ± 0.028** | **0.448** | 3/3 |\n| fnac | vggsound | **0.700** | — | 0.330 ± 0.042 | — | 2/3 |\n| center-prior (trivial) | — | 0.550 | — | 0.320 | — | 2/3 |\n| full-image (trivial) | — | 0.610 | — | 0.250 | — | 2/3 |\n| random-embedding (trivial) | — | — | 0.115 | — | — | 1/3 |\n\n- [flickr-test](flickr-test.md)\n- [vegas-retrieval](vegas-retrieval.md)\n- [vggss](vggss.md)\n\n## Plots\n\n### Main scores\n\n![main scores of all benchmarks](plots/overview_bars.png)\n\n### flickr-test\n\n![flickr-test bars](plots/flickr-test_bars.png)\n\n### vegas-retrieval\n\n![vegas-retrieval bars](plots/vegas-retrieval_bars.png)\n\n### vggss\n\n![vggss bars](plots/vggss_bars.png)\n\n---\nGenerated 2026-11-02 00:00 UTC by `avbench leaderboard` · suite `demo` · commit 0123456789ab · data preset default\n'
 
 EXPECTED_VGGSS = '# vggss (suite `demo`)\n\nMain score: `ap50`. Mean ± std over the seeds that finished; best in **bold**. Seeds: finished / run.\n\n| Model | Train data | ap50 | auc | mean_ciou | a2v_r1 | Seeds |\n| :--- | :--- | ---: | ---: | ---: | ---: | ---: |\n| ⚠ ezvsl | vggsound | **0.420 ± 0.028** | **0.390 ± 0.014** | **0.420 ± 0.014** | 0.220 ± 0.028 | 2/2 |\n| fnac | vggsound | 0.330 ± 0.042 | 0.320 ± 0.014 | 0.360 ± 0.014 | **0.320 ± 0.028** | 2/2 |\n| center-prior (trivial) | — | 0.320 | 0.330 | 0.360 | — | 1/1 |\n| full-image (trivial) | — | 0.250 | 0.300 | 0.330 | — | 1/1 |\n\nNotes:\n\n- ⚠ train/test leak, ezvsl (vggsound), seed 1: LEAK: 3 of 20 test ids (15.0%) are in the training list (100 ids), e.g. clip_a, clip_b, clip_c\n\n---\nGenerated 2026-11-02 00:00 UTC by `avbench leaderboard` · suite `demo` · commit 0123456789ab · data preset default\n'
 
@@ -37,8 +37,8 @@ def test_markdown_matches_expected(board):
     assert (out / "vggss.md").read_text() == EXPECTED_VGGSS
     assert (out / "flickr-test.md").read_text() == EXPECTED_FLICKR
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"{b}.{ext}" for b in ("overview", "vggss", "flickr-test", "vegas-retrieval")
-        for ext in ("md", "csv"))
+        [f"{b}.{ext}" for b in ("overview", "vggss", "flickr-test", "vegas-retrieval")
+         for ext in ("md", "csv")] + ["plots"])
 
 
 def test_csv_aggregates(board):

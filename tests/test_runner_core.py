@@ -399,3 +399,37 @@ def test_two_process_cpu_ddp_job(tmp_path, data_root):
     assert rec.environment.devices == 2 and rec.config["trainer"]["strategy"] == "ddp"
     assert rec.selection.best_score is not None and Path(rec.selection.checkpoint).exists()
     assert rec.metrics["ap50"] is not None and rec.timings.eval_samples == 8
+
+
+class TinyWarmup(TinyAV):
+    """Warm-up then a much larger loss: a plain val/loss monitor would pick a warm-up epoch."""
+
+    def __init__(self, warmup_epochs: int = 2, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.warmup_epochs = warmup_epochs
+
+    def _loss(self, batch):
+        loss = super()._loss(batch)
+        return loss if self.current_epoch < self.warmup_epochs else loss + 100.0
+
+
+def test_per_model_trainer_overrides_and_selection_after_warmup(tmp_path, data_root):
+    models = [
+        {"name": "tiny-a", "class_path": f"{MOD}.TinyAV"},
+        {"name": "tiny-warm", "class_path": f"{MOD}.TinyWarmup",
+         "trainer_overrides": {"max_epochs": 4}},
+    ]
+    suite = Suite.model_validate(suite_dict(data_root, models=models, seeds=(0,),
+                                            baselines=[]))
+    summary = run_suite(suite, tmp_path / "results", progress=False)
+    assert summary.exit_code == 0
+    store = ResultStore(tmp_path / "results")
+    plain = read_result(store.path("mock", "vggss", "tiny-a.toy.seed0"))
+    warm = read_result(store.path("mock", "vggss", "tiny-warm.toy.seed0"))
+    assert plain.config["trainer"]["max_epochs"] == 1
+    assert warm.config["trainer"]["max_epochs"] == 4
+    # epochs 0-1 are warm-up (val/loss ~1.4), epochs 2-3 have the +100 term: the
+    # selected checkpoint is a post-warm-up epoch although its val/loss is larger
+    assert warm.selection.best_epoch in (2, 3) and warm.selection.best_score > 100
+    assert "after 2 warm-up epochs" in warm.selection.rule
+    assert plain.selection.best_epoch == 0 and "warm-up" not in plain.selection.rule

@@ -41,6 +41,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
@@ -64,7 +65,7 @@ from avbench.benchmarks.registry import (
 )
 from avbench.metrics.discovery import DiscoveryMetric
 from avbench.metrics.graph import GraphRecoveryMetric, as_graph, load_graph
-from avbench.metrics.localization import LocalizationMetric, prepare_maps
+from avbench.metrics.localization import AUC_THRESHOLDS, LocalizationMetric, prepare_maps
 from avbench.metrics.retrieval import CrossModalRetrieval
 from avbench.metrics.segmentation import AVSBenchMetric
 
@@ -106,6 +107,12 @@ class EvaluationResult(BaseModel):
     n_samples: int = 0
     seconds: float = 0.0
     world_size: int = 1
+    gallery: dict[str, Any] | None = Field(
+        default=None,
+        exclude=True,
+        description="first samples of rank 0 for the leaderboard heat-map gallery (numpy "
+        "arrays, see evaluate(gallery=N)); not part of the JSON result",
+    )
 
 
 # --- helpers -------------------------------------------------------------------
@@ -247,6 +254,7 @@ class _LocalizationRunner(_TaskRunner):
             threshold=task.threshold,
             align_corners=task.align_corners,
             empty_gt=task.empty_gt,
+            success_curve=True,
         )
 
     def update(self, out: _BatchOutputs) -> None:
@@ -276,8 +284,107 @@ class _LocalizationRunner(_TaskRunner):
             n=int(res["n"]),
             n_empty_gt=int(res["n_empty_gt"]),
             n_duplicates=int(res["n_duplicates"]),
+            # the curve the AUC integrates, for the leaderboard's success-curve plot
+            success_curve={
+                "thresholds": [float(t) for t in AUC_THRESHOLDS],
+                "success": [float(v) for v in res["success"]],
+            },
         )
         return {k: float(res[k]) for k in ("ap50", "auc", "mean_ciou")}
+
+
+#: longest side of the gallery images: a 6-sample gallery of photos stays under ~250 KB
+#: (deflate barely compresses photos; 6 x 128 x 128 x 3 bytes of image alone are 295 KB)
+GALLERY_SIDE = 112
+
+
+class _GalleryCollector:
+    """Keeps the first ``n`` localization samples (image, map, GT) for the heat-map gallery.
+
+    Why here: the maps exist only during evaluation; storing a few of them
+    (downsampled, uint8 image / float16 map) lets the leaderboard draw
+    qualitative figures without re-running any model. It reuses the batch's
+    cached ``localize`` output, so it costs no extra model call.
+    """
+
+    def __init__(self, task: LocalizationTask, n: int, max_side: int = GALLERY_SIDE) -> None:
+        self.task = task
+        self.n = n
+        self.max_side = max_side
+        self.ids: list[str] = []
+        self.images: list[Tensor] = []
+        self.maps: list[Tensor] = []
+        self.gts: list[Tensor] = []
+        self.size: tuple[int, int] | None = None
+
+    @property
+    def full(self) -> bool:
+        return len(self.ids) >= self.n
+
+    def update(self, out: _BatchOutputs) -> None:
+        if self.full:
+            return
+        ids = out.ids()
+        if self.task.gt_key == "gt_map":
+            image, gt = out.batch.get("image"), out.batch.get("gt_map")
+            if not isinstance(image, Tensor) or not isinstance(gt, Tensor):
+                return
+            rows = list(range(len(ids)))
+            keys, images, maps, gts = ids, image, out.localize(), gt
+        else:  # AVSBench: the first annotated frame of each clip
+            frames = out.batch.get("frames")
+            if not isinstance(frames, Tensor):
+                return
+            masks, valid = out.masks()
+            all_maps = out.localize_frames()
+            rows, keys, picks = [], [], []
+            for i, sid in enumerate(ids):
+                ok = valid[i] if valid is not None else torch.ones(masks.shape[1], dtype=torch.bool)
+                t = int(ok.nonzero()[0]) if bool(ok.any()) else None
+                if t is not None:
+                    rows.append(i)
+                    keys.append(f"{sid}#{t}")
+                    picks.append(t)
+            if not rows:
+                return
+            idx = torch.tensor(rows)
+            sel = torch.tensor(picks)
+            images = frames[idx, sel]
+            maps = all_maps[idx, sel]
+            gts = (masks[idx, sel] > 0.5).float()
+            rows = list(range(len(rows)))
+        take = rows[: self.n - len(self.ids)]
+        images, maps, gts = images[take].float(), maps[take].float(), gts[take].float()
+        if self.size is None:  # fixed by the first sample: all rows of the gallery align
+            h, w = images.shape[-2:]
+            scale = min(1.0, self.max_side / max(h, w))
+            self.size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        size = self.size
+        if tuple(images.shape[-2:]) != size:
+            images = F.interpolate(images, size=size, mode="bilinear", antialias=True,
+                                   align_corners=False)
+        gts = F.interpolate(gts[:, None], size=size, mode="bilinear", antialias=True,
+                            align_corners=False)[:, 0]
+        maps = prepare_maps(maps, size, align_corners=self.task.align_corners).reshape(-1, *size)
+        # 1/256 steps (exact in float16, as fine as the 256-colour map that draws them): the
+        # zeroed low mantissa bits make the stored map compress ~3x better
+        maps = (maps * 256).round_().div_(256)
+        self.ids += [str(keys[i]) for i in take]
+        image_u8 = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+        self.images.append(image_u8.permute(0, 2, 3, 1).cpu())
+        self.maps.append(maps.to(torch.float16).cpu())
+        self.gts.append(gts.clamp(0, 1).to(torch.float16).cpu())
+
+    def result(self) -> dict[str, Any] | None:
+        """``{ids, image uint8 [N,h,w,3], map float16 [N,h,w] (min-max), gt float16 [N,h,w]}``."""
+        if not self.ids:
+            return None
+        return {
+            "ids": np.array(self.ids),
+            "image": torch.cat(self.images).numpy(),
+            "map": torch.cat(self.maps).numpy(),
+            "gt": torch.cat(self.gts).numpy(),
+        }
 
 
 class _SegmentationRunner(_TaskRunner):
@@ -454,6 +561,7 @@ def evaluate(
     progress: bool = True,
     max_batches: int | None = None,
     raise_errors: bool = False,
+    gallery: int = 0,
 ) -> EvaluationResult:
     """Evaluate ``model`` on ``benchmark`` over ``datamodule``'s ``split`` loader.
 
@@ -472,6 +580,10 @@ def evaluate(
             ``datamodule.root / task.graph_file``.
         max_batches: stop after this many batches (smoke tests).
         raise_errors: re-raise instead of returning ``status="failed"``.
+        gallery: keep the first ``gallery`` samples of the (first) localization
+            task on rank 0 (ids, uint8 image <= 112 px, min-max map and GT at
+            the image size) in ``result.gallery`` for the leaderboard's heat-map
+            gallery; never part of ``model_dump``. 0: none.
 
     Returns:
         :class:`EvaluationResult`; ``status`` is ``"skipped"`` (with the
@@ -515,6 +627,11 @@ def evaluate(
             runners[i] = _RUNNERS[task.task](task, cap)
 
     primary = bench.tasks.index(bench.primary_task)
+    collector = None
+    if gallery > 0 and rank == 0:
+        loc = next((r for r in runners.values() if isinstance(r, _LocalizationRunner)), None)
+        if loc is not None:
+            collector = _GalleryCollector(loc.task, gallery)
     seen_ids: list[str] = []
     was_training = getattr(model, "training", None)
     try:
@@ -567,6 +684,14 @@ def evaluate(
                             log.warning(
                                 "%s/%s task %s failed: %s", bench.name, name, runner.task.task, err
                             )
+                    if collector is not None and not collector.full:
+                        try:
+                            collector.update(out)
+                        except Exception as err:  # a figure must never fail an evaluation
+                            if raise_errors:
+                                raise
+                            log.warning("%s/%s: gallery disabled: %s", bench.name, name, err)
+                            collector = None
             for i, runner in runners.items():
                 if i in failed:
                     outcomes[i] = TaskOutcome(
@@ -631,6 +756,7 @@ def evaluate(
         leak=leak,
         n_samples=len(all_ids),
         seconds=time.perf_counter() - start,
+        gallery=collector.result() if collector is not None and status == "ok" else None,
         **base,
     )
 

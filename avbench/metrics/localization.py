@@ -307,19 +307,30 @@ def compute_ciou(
     return torch.cat(cious), torch.cat(empties)
 
 
-def summarize_ciou(ciou: Tensor) -> dict[str, Tensor]:
-    """AP50, AUC (21-point trapezoid) and mean of per-image cIoU values."""
+def summarize_ciou(ciou: Tensor, *, curve: bool = False) -> dict[str, Tensor]:
+    """AP50, AUC (21-point trapezoid) and mean of per-image cIoU values.
+
+    With ``curve=True`` the dict also holds ``success`` (float64 [21]): the
+    success curve y(t) at :data:`AUC_THRESHOLDS` that the AUC integrates, so
+    plots show exactly the curve behind the number (NaN when there are no images).
+    """
     ciou = ciou.to(torch.float64)
     if ciou.numel() == 0:
         nan = torch.tensor(math.nan, dtype=torch.float64)
-        return {"ap50": nan, "auc": nan, "mean_ciou": nan}
+        out = {"ap50": nan, "auc": nan, "mean_ciou": nan}
+        if curve:
+            out["success"] = torch.full((AUC_THRESHOLDS.numel(),), math.nan, dtype=torch.float64)
+        return out
     thr = AUC_THRESHOLDS.to(ciou.device)
     success = (ciou.unsqueeze(0) >= thr.unsqueeze(1)).double().mean(dim=1)
-    return {
+    out = {
         "ap50": (ciou >= 0.5).double().mean(),
         "auc": torch.trapezoid(success, thr),
         "mean_ciou": ciou.mean(),
     }
+    if curve:
+        out["success"] = success
+    return out
 
 
 class LocalizationMetric(KeyedMetric):
@@ -334,10 +345,15 @@ class LocalizationMetric(KeyedMetric):
             (0 for any non-empty prediction, as the reference does);
             ``"exclude"`` leaves it out (used for AVSBench frames with no
             sounding object). The count is reported as ``n_empty_gt``.
+        success_curve: also return ``success`` (float64 [21]), the success
+            curve at :data:`AUC_THRESHOLDS` behind the AUC (for the
+            leaderboard plots). Off by default so that every other value of
+            ``compute()`` stays a scalar.
 
     ``update(preds [B,h,w], target [B,H,W], ids=None)``; ``compute()`` returns
     ``ap50``, ``auc``, ``mean_ciou`` and the counts ``n``, ``n_empty_gt``,
-    ``n_duplicates`` (rows dropped by id de-duplication).
+    ``n_duplicates`` (rows dropped by id de-duplication), plus ``success``
+    when ``success_curve=True``.
     """
 
     is_differentiable = False
@@ -350,6 +366,7 @@ class LocalizationMetric(KeyedMetric):
         threshold: float = 0.6,
         align_corners: bool = True,
         empty_gt: Literal["zero", "exclude"] = "zero",
+        success_curve: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -361,6 +378,7 @@ class LocalizationMetric(KeyedMetric):
         self.threshold = float(threshold)
         self.align_corners = align_corners
         self.empty_gt = empty_gt
+        self.success_curve = success_curve
         self.add_state("ciou", default=[], dist_reduce_fx="cat")
         self.add_state("gt_empty", default=[], dist_reduce_fx="cat")
 
@@ -399,7 +417,7 @@ class LocalizationMetric(KeyedMetric):
         n_empty = int(empty.sum())
         if self.empty_gt == "exclude":
             ciou = ciou[~empty]
-        out = summarize_ciou(ciou)
+        out = summarize_ciou(ciou, curve=self.success_curve)
         out["n"] = torch.tensor(float(ciou.numel()))
         out["n_empty_gt"] = torch.tensor(float(n_empty))
         out["n_duplicates"] = torch.tensor(float(n_dup))

@@ -219,6 +219,9 @@ class EZVSL(DenseVSLModel):
         tau: temperature of the similarity map (0.03).
         dim: projection dimension (512).
         gather_negatives: contrast against all ranks' samples under DDP.
+        out_stride: backbone output stride; 32 is the paper's (7x7 map at
+            224 px). CPU configs at 128 px use 16 (8x8, close to the paper's
+            7x7 map; 32 would give 4x4).
         **kwargs: backbone/front-end/optimiser arguments of
             :class:`DenseVSLModel`.
     """
@@ -236,9 +239,10 @@ class EZVSL(DenseVSLModel):
         tau: float = 0.03,
         dim: int = 512,
         gather_negatives: bool = True,
+        out_stride: int = 32,
         **kwargs: Any,
     ) -> None:
-        super().__init__(out_stride=32, **kwargs)
+        super().__init__(out_stride=out_stride, **kwargs)
         self.save_hyperparameters()
         self.tau = tau
         self.dim = dim

@@ -107,6 +107,8 @@ class SLAVC(DenseVSLModel):
         momentum_img, momentum_aud: EMA coefficients (0.999).
         use_mom_eval: localize/embed with the momentum encoders (True).
         gather_negatives: contrast against all ranks' audios under DDP.
+        out_stride: backbone output stride; 32 is the paper's (7x7 at 224
+            px); CPU configs at 128 px use 16 (8x8 instead of 4x4).
         **backbone arguments**: as :class:`~avbench.models.ezvsl.DenseVSLModel`.
     """
 
@@ -131,9 +133,10 @@ class SLAVC(DenseVSLModel):
         momentum_aud: float = 0.999,
         use_mom_eval: bool = True,
         gather_negatives: bool = True,
+        out_stride: int = 32,
         **kwargs: Any,
     ) -> None:
-        super().__init__(out_stride=32, **kwargs)
+        super().__init__(out_stride=out_stride, **kwargs)
         self.save_hyperparameters()
         self.tau = tau
         self.dim = dim

@@ -63,14 +63,17 @@ def leaderboard_main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(
         prog="avbench leaderboard",
         description="Turn a result store into Markdown + CSV leaderboards (per benchmark and an "
-        "overview of main scores).",
+        "overview of main scores) and PNG figures in plots/ (success curves, heat-map "
+        "galleries, seed bars).",
     )
     p.add_argument("--results", default="results")
     p.add_argument("--out", default="leaderboards")
     p.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None,
                    help="log the tables as wandb.Table (default: $WANDB_MODE, else offline)")
+    p.add_argument("--no-plots", action="store_true",
+                   help="skip the figures in <out>/plots/ (faster; the tables are unchanged)")
     args = p.parse_args(list(argv))
-    s = write_leaderboard(args.results, args.out, wandb_mode=args.wandb)
+    s = write_leaderboard(args.results, args.out, wandb_mode=args.wandb, plots=not args.no_plots)
     for c in s.corrupt:
         print(f"CORRUPT (ignored): {c}", file=sys.stderr)
     if not s.suites:

@@ -10,6 +10,8 @@ and their mean, taken only over rows that have every benchmark (else ``—``).
 A footer names the commit(s), the date, the suite and the data preset.
 
 Corrupt result files are listed in the overview's notes and never used.
+Figures (success curves, heat-map galleries, seed bars) go to ``plots/``
+(:mod:`avbench.runner.plots`) and are linked from the overview.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class Row:
     seeds_ok: set[Any] = field(default_factory=set)
     failed: list[ResultRecord] = field(default_factory=list)
     leaks: list[str] = field(default_factory=list)
+    records: list[ResultRecord] = field(default_factory=list)  # the ok seeds (for the plots)
 
 
 @dataclass
@@ -133,6 +136,7 @@ def benchmark_table(records: list[ResultRecord]) -> BenchmarkTable:
             row.failed.append(r)
             continue
         row.seeds_ok.add(r.seed)
+        row.records.append(r)
         for m in metrics:
             row.cells.setdefault(m, Cell())
             v = r.metrics.get(m)
@@ -292,8 +296,13 @@ def write_leaderboard(
     *,
     date: str | None = None,
     wandb_mode: str | None = None,
+    plots: bool = True,
 ) -> LeaderboardSummary:
-    """Write ``<out>/overview.md|csv`` and ``<out>/<benchmark>.md|csv`` (per suite)."""
+    """Write ``<out>/overview.md|csv``, ``<out>/<benchmark>.md|csv`` and ``<out>/plots/*.png``.
+
+    Per suite (``<out>/<suite>/`` when the store holds several). ``plots=False``
+    skips the figures (and their links) for speed.
+    """
     store = ResultStore(results)
     records, corrupt = store.load_all()
     out = Path(out)
@@ -320,6 +329,13 @@ def write_leaderboard(
             frames[f"{suite}/{t.benchmark}"] = df
         ov_md, ov_df = render_overview(tables)
         frames[f"{suite}/overview"] = ov_df
+        plot_md: list[str] = []
+        if plots:
+            from avbench.runner.plots import write_plots
+
+            figs = write_plots(dest, tables, store)
+            summary.files += [f.path for f in figs]
+            plot_md = _plot_links(figs, dest)
         notes = []
         if corrupt:
             notes += ["", "Corrupt result files (ignored; rerun `avbench benchmark` to recompute):",
@@ -329,7 +345,7 @@ def write_leaderboard(
                 "Mean: over benchmarks, only for rows that have all of them. ⚠: train/test "
                 "leak (see the benchmark page).", "", ov_md, *notes, "",
                 *["- [" + t.benchmark + f"]({t.benchmark}.md)" for t in tables],
-                "", "---", footer, ""]
+                *plot_md, "", "---", footer, ""]
         summary.files += _write(dest, "overview", "\n".join(body), ov_df)
     if frames:
         from avbench.runner.wandb_utils import log_tables
@@ -337,6 +353,20 @@ def write_leaderboard(
         summary.wandb_run_id = log_tables(frames, suite=",".join(summary.suites),
                                           save_dir=Path(results), mode=wandb_mode)
     return summary
+
+
+def _plot_links(figs: list[Any], dest: Path) -> list[str]:
+    """Markdown image links (relative to the overview) under a "Plots" heading."""
+    if not figs:
+        return []
+    lines = ["", "## Plots"]
+    bench: str | None = ""
+    for f in sorted(figs, key=lambda f: (f.benchmark is not None, f.benchmark or "")):
+        if f.benchmark != bench:
+            bench = f.benchmark
+            lines += ["", f"### {bench}" if bench else "### Main scores", ""]
+        lines.append(f"![{f.caption}]({f.path.relative_to(dest).as_posix()})")
+    return lines
 
 
 def _write(dest: Path, stem: str, md: str, df: Any) -> list[Path]:

@@ -15,7 +15,9 @@ For each job (model x training dataset x seed) the runner
    kept in ``<results>/_work`` so a rerun after a crash does not refit;
 4. loads the best VAL checkpoint and evaluates it on every applicable
    benchmark through :func:`avbench.benchmarks.evaluate` (with the train/test
-   leak check), writing one validated result per benchmark, atomically.
+   leak check), writing one validated result per benchmark, atomically (plus,
+   for localization benchmarks, ``<job>.gallery.npz``: the first 6 maps, for
+   the leaderboard's heat-map gallery).
 
 A job that raises (config, fit, selection or evaluation) is written as
 ``status="error"`` with the traceback and the tail of its log; the run goes on
@@ -321,8 +323,9 @@ class Runner:
             **kw,
         )
 
-    def _write(self, rec: ResultRecord) -> None:
-        self.store.write(rec)
+    def _write(self, rec: ResultRecord, gallery: dict[str, Any] | None = None) -> None:
+        path = self.store.write(rec)
+        _save_gallery(path, gallery)
         label = f"{rec.benchmark}/{rec.job_id}"
         (self.summary.ok if rec.ok else self.summary.failed).append(label)
 
@@ -363,7 +366,8 @@ class Runner:
                               config=config, data=data)
                 try:
                     dm = self.eval_datamodule(data_cfg)
-                    res = evaluate(baseline, bench, dm, progress=self.eval_progress)
+                    res = evaluate(baseline, bench, dm, progress=self.eval_progress,
+                                   gallery=_gallery_size(bench))
                 except Exception as err:
                     res, error = None, self._error("eval", err, "")
                 else:
@@ -377,7 +381,8 @@ class Runner:
                 self._write(self._record(status="ok" if error is None else "error", error=error,
                                          paper="trivial baseline", timings=timings,
                                          model_class=type(baseline).__module__ + "."
-                                         + type(baseline).__name__, **common, **fields))
+                                         + type(baseline).__name__, **common, **fields),
+                            gallery=res.gallery if res is not None and error is None else None)
 
     def _error(self, stage: str, err: BaseException, log_text: str) -> ErrorInfo:
         return ErrorInfo(stage=stage, type=type(err).__name__, message=str(err)[:2000],  # type: ignore[arg-type]
@@ -412,7 +417,7 @@ class Runner:
         fit_config = {
             "model": model_cfg,
             "data": train_cfg,
-            "trainer": self.trainer_cfg,
+            "trainer": trainer_config(self.suite, job.model),
             "seed": job.seed,
             "select": self.suite.select.model_dump(),
         }
@@ -465,7 +470,8 @@ class Runner:
                     dm = self.eval_datamodule(eval_cfg)
                     res = evaluate(model, bench, dm, train_ids=train_ids,
                                    train_source=f"{job.dataset.name}:train",
-                                   progress=self.eval_progress)
+                                   progress=self.eval_progress,
+                                   gallery=_gallery_size(bench))
                 except Exception as err:
                     log.error("%s on %s: evaluation raised:\n%s", jid, bench.name,
                               traceback.format_exc())
@@ -488,7 +494,8 @@ class Runner:
                                          status="ok" if error is None else "error", error=error,
                                          selection=selection, timings=t,
                                          wandb=_wandb_info(wb, self.suite),
-                                         **common, **extra, **fields))
+                                         **common, **extra, **fields),
+                            gallery=res.gallery if error is None else None)
             _finish_wandb(wb, final)
 
     def _wandb_logger(self, job: Job, config: dict[str, Any]) -> Any:
@@ -504,8 +511,8 @@ class Runner:
         import json
 
         import torch
-        from lightning.pytorch.callbacks import ModelCheckpoint
 
+        from avbench.runner.checkpointing import AfterWarmupCheckpoint, warmup_epochs
         from avbench.runner.results import atomic_write_text
 
         AVModel, DM = _bases()
@@ -530,10 +537,10 @@ class Runner:
         ckpt_dir = work / "checkpoints"
         for old in ckpt_dir.glob("*.ckpt") if ckpt_dir.exists() else ():
             old.unlink()
-        ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=sel.monitor,
-                               mode=sel.mode, save_top_k=1, save_last=False)
+        ckpt = AfterWarmupCheckpoint(dirpath=ckpt_dir, filename="best", monitor=sel.monitor,
+                                     mode=sel.mode, save_top_k=1, save_last=False)
         guard = FiniteLossGuard(sel.monitor)
-        kwargs = dict(self.trainer_cfg)
+        kwargs = trainer_config(self.suite, job.model)
         for k in ("logger", "callbacks", "default_root_dir", "enable_checkpointing"):
             if kwargs.pop(k, None) not in (None, False, True) and k == "callbacks":
                 log.warning("%s: trainer callbacks from the config are ignored by the runner",
@@ -563,7 +570,10 @@ class Runner:
                     monitor=sel.monitor, mode=sel.mode,
                     best_score=float(score) if score is not None else None,
                     best_epoch=sd.get("epoch"), best_step=sd.get("global_step"),
-                    checkpoint=str(best), rule=f"best {sel.monitor} ({sel.mode}) on val",
+                    checkpoint=str(best),
+                    rule=f"best {sel.monitor} ({sel.mode}) on val"
+                    + (f", after {warmup_epochs(model)} warm-up epochs" if warmup_epochs(model)
+                       else ""),
                 )
                 weights = best
             else:
@@ -614,6 +624,34 @@ class Runner:
             if bar is not None:
                 bar.close()
         return self.summary
+
+
+#: samples kept per localization result for the leaderboard's heat-map gallery
+GALLERY_SAMPLES = 6
+
+
+def _gallery_size(bench: Any) -> int:
+    """How many gallery samples to keep: only localization benchmarks have maps to show."""
+    from avbench.benchmarks.meta import LocalizationTask
+
+    return GALLERY_SAMPLES if any(isinstance(t, LocalizationTask) for t in bench.tasks) else 0
+
+
+def _save_gallery(result_path: Path, gallery: dict[str, Any] | None) -> None:
+    """``<result stem>.gallery.npz`` next to the result; a stale one is removed.
+
+    A gallery that cannot be written only costs a figure: it is logged, never fatal.
+    """
+    from avbench.runner.plots import gallery_path, save_gallery
+
+    path = gallery_path(result_path)
+    try:
+        if gallery is None:
+            path.unlink(missing_ok=True)
+        else:
+            save_gallery(path, gallery)
+    except OSError as err:
+        log.warning("could not write the gallery %s: %s", path, err)
 
 
 def _rate(n: int | None, seconds: float | None) -> float | None:

@@ -4,11 +4,12 @@ A suite YAML (``benchmarks/suites/*.yaml``)::
 
     name: synthetic
     trainer: benchmarks/configs/trainer/cpu.yaml     # a LightningCLI trainer config
-    trainer_overrides: {max_epochs: 10}
+    trainer_overrides: {max_epochs: 10}              # for every job...
     seeds: [0, 1]
     select: {monitor: val/loss, mode: min}           # checkpoint selection on VAL
     models:
-      - {name: ezvsl, config: benchmarks/configs/model/ezvsl_cpu.yaml}
+      - {name: ezvsl, config: benchmarks/configs/model/ezvsl_cpu.yaml,
+         trainer_overrides: {max_epochs: 6}}           # ...or for one model's jobs
     datasets:                                        # training datasets
       - name: vggsound
         config: benchmarks/configs/data/vggsound_synthetic.yaml
@@ -59,6 +60,11 @@ class ComponentSpec(_Strict):
 
 class ModelEntry(ComponentSpec):
     name: str = Field(pattern=_NAME)
+    trainer_overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="merged over the suite's trainer config for this model's jobs "
+        "(e.g. its own max_epochs)",
+    )
 
 
 class DatasetEntry(ComponentSpec):
@@ -217,13 +223,15 @@ def component_config(spec: ComponentSpec, key: str, source: str | None) -> dict[
     return cfg
 
 
-def trainer_config(suite: Suite) -> dict[str, Any]:
+def trainer_config(suite: Suite, model: ModelEntry | None = None) -> dict[str, Any]:
+    """The suite's trainer kwargs, with ``model``'s own overrides on top when given."""
     if isinstance(suite.trainer, dict):
         cfg = dict(suite.trainer)
     else:
         raw = yaml.safe_load(resolve_path(suite.trainer, suite.source).read_text()) or {}
         cfg = dict(raw.get("trainer", raw))
-    return _deep_merge(cfg, suite.trainer_overrides)
+    cfg = _deep_merge(cfg, suite.trainer_overrides)
+    return _deep_merge(cfg, model.trainer_overrides) if model is not None else cfg
 
 
 def load_suite(path: str | Path, overrides: dict[str, Any] | None = None) -> Suite:

@@ -37,7 +37,6 @@ from typing import Any
 import lightning as L
 import torch
 import yaml
-from lightning.pytorch.callbacks import ModelCheckpoint
 
 from avbench.benchmarks import evaluate, get_benchmark
 from avbench.benchmarks.baselines import (
@@ -45,6 +44,7 @@ from avbench.benchmarks.baselines import (
     FullImageBaseline,
     RandomEmbeddingBaseline,
 )
+from avbench.runner.checkpointing import AfterWarmupCheckpoint
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "benchmarks" / "configs"
@@ -110,32 +110,6 @@ def evaluate_all(model: Any, dms: dict[str, Any]) -> dict[str, dict[str, float]]
         res = evaluate(model, target, dms[bench], progress=False, raise_errors=True)
         out[bench] = dict(res.metrics) if res.status == "ok" else {}
     return out
-
-
-class AfterWarmupCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` on ``val/loss`` that ignores the model's warm-up epochs.
-
-    FNAC (and JSA when configured so) train with the contrastive term only for
-    ``warmup_epochs`` and then add loss terms weighted 100, so ``val/loss``
-    jumps up at the switch and a warm-up epoch would always look "best".
-    Selection therefore compares only epochs whose ``val/loss`` has the same
-    terms; still VAL only.
-    """
-
-    @staticmethod
-    def _in_warmup(trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
-        warmup = int(getattr(pl_module, "warmup_epochs", 0) or 0)
-        return trainer.current_epoch < min(warmup, (trainer.max_epochs or 1) - 1)
-
-    # Lightning saves at the train-epoch end or at the validation end depending
-    # on the val schedule: guard both.
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self._in_warmup(trainer, pl_module):
-            super().on_train_epoch_end(trainer, pl_module)
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self._in_warmup(trainer, pl_module):
-            super().on_validation_end(trainer, pl_module)
 
 
 def train_one(

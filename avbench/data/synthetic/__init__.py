@@ -6,6 +6,7 @@ lives in :mod:`avbench.data.synthetic.world` (see docs/synthetic_world.md).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import time
 from pathlib import Path
@@ -33,15 +34,21 @@ def generate(
     seed: int = 0,
     *,
     progress: bool = True,
+    world: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``dataset`` in its real published layout under ``root``.
 
-    Deterministic: the same (dataset, preset, seed) writes identical files.
-    Returns the writer's summary plus the wall time in seconds.
+    Deterministic: the same (dataset, preset, seed, world) writes identical
+    files. ``world`` overrides :class:`WorldConfig` fields (ablations such as
+    ``{"offscreen_rate": 0.0}``); the writer records the resolved world config
+    in ``avbench_synthetic.json``. Returns the writer's summary plus the wall
+    time in seconds.
     """
     if dataset not in WRITERS:
         raise KeyError(f"unknown dataset {dataset!r}; choose one of {list(WRITERS)}")
     preset_obj = preset if isinstance(preset, Preset) else get_preset(preset)
+    if world:
+        preset_obj = dataclasses.replace(preset_obj, world={**preset_obj.world, **world})
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     writer = importlib.import_module(WRITERS[dataset])

@@ -10,6 +10,7 @@ synthesis and training on CPU fast, while the on-disk layout is the real one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class Preset:
     fps: int  # frame rate of written videos
     sample_rate: int = 16000
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: WorldConfig overrides (e.g. ``{"offscreen_rate": 0.0}`` for an ablation)
+    world: dict[str, Any] = field(default_factory=dict)
 
     def count(self, dataset: str, split: str) -> int:
         try:

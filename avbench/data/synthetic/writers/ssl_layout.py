@@ -71,8 +71,17 @@ class RenderContext:
 
 
 def world_config_kwargs(preset: Preset) -> dict[str, Any]:
-    """The WorldConfig fields a writer sets from the preset."""
-    return {"image_size": preset.image_size, "sample_rate": preset.sample_rate}
+    """The WorldConfig fields a writer sets from the preset (size, rate, overrides)."""
+    from avbench.data.synthetic.world import WorldConfig
+
+    fields = set(WorldConfig.__dataclass_fields__)
+    unknown = sorted(set(preset.world) - fields)
+    if unknown:
+        raise ValueError(
+            f"unknown world setting(s) {unknown} in preset {preset.name!r}; "
+            f"WorldConfig fields: {sorted(fields)}"
+        )
+    return {"image_size": preset.image_size, "sample_rate": preset.sample_rate, **preset.world}
 
 
 def eval_time(clip_seconds: float, fps: float) -> float:

@@ -62,6 +62,12 @@ Deviations, with reasons
     - The warm-up switch reads Lightning's ``current_epoch`` (also in
       validation, so ``val/loss`` is the objective being optimised).
     - See :mod:`avbench.models.ezvsl` for the backbone/OGL deviations.
+    - Not a code deviation but a config one: ``fnac_cpu.yaml`` (from-scratch
+      CPU training on synthetic data) uses L1 weights 10, not 100. With 100
+      the audio embeddings collapse as soon as the L1 terms join (mean
+      pairwise cosine 0.99999, retrieval at chance; docs/models.md); the
+      paper trains an ImageNet-initialised image network, where the
+      contrastive term keeps them apart. ``fnac.yaml`` keeps 100.
 """
 
 from __future__ import annotations

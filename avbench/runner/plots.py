@@ -27,8 +27,6 @@ from __future__ import annotations
 import io
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from avbench.runner.results import atomic_write_bytes  # noqa: E402
 
 if TYPE_CHECKING:
     from avbench.runner.leaderboard import BenchmarkTable, Row
@@ -66,19 +66,9 @@ def gallery_path(result_path: str | Path) -> Path:
 def save_gallery(path: str | Path, gallery: dict[str, Any]) -> Path:
     """Write a gallery (``ids``, ``image``, ``map``, ``gt`` arrays) atomically, compressed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.savez_compressed(buf, **{k: np.asarray(v) for k, v in gallery.items()})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 
@@ -121,20 +111,12 @@ def _save(fig: Figure, path: Path, tight: bool = True) -> Path:
 
     ``tight=False`` for figures laid out by hand (the gallery): saves a second draw.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     try:
         fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
     finally:
         plt.close(fig)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

@@ -77,7 +77,11 @@ def build_datamodules(args: argparse.Namespace) -> dict[str, Any]:
     vgg = _yaml(CONFIGS / "data" / "vggsound_synthetic.yaml", "data")
     fl = _yaml(CONFIGS / "data" / "flickr_synthetic.yaml", "data")
     over = {} if args.num_workers is None else {"num_workers": args.num_workers}
-    vgg_dm = _instantiate(vgg, root=str(args.vggsound_root), **over)
+    train_over = dict(over)
+    for item in args.data:
+        key, _, value = item.partition("=")
+        train_over[key] = _parse_value(value)
+    vgg_dm = _instantiate(vgg, root=str(args.vggsound_root), **train_over)
     fl_dm = _instantiate(fl, root=str(args.flickr_root), **over)
     return {"vggss": vgg_dm, "flickr-test": fl_dm}
 
@@ -163,6 +167,9 @@ def main() -> None:
     p.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
     p.add_argument("--epochs", nargs="*", default=[], help="NAME=EPOCHS overrides")
     p.add_argument("--set", nargs="*", default=[], help="NAME.ARG=VALUE model overrides")
+    p.add_argument("--data", nargs="*", default=[],
+                   help="ARG=VALUE overrides of the training DataModule "
+                        "(e.g. train_augment=resize_crop_flip)")
     p.add_argument("--vggsound-root", type=Path, default=REPO / "data" / "vggsound")
     p.add_argument("--flickr-root", type=Path, default=REPO / "data" / "flickr")
     p.add_argument("--num-workers", type=int, default=None)

@@ -15,6 +15,7 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader
 
+from avbench.data.augment import AugmentedDataset, TrainAugment
 from avbench.data.datasets.base import AVDataset, MissingPolicy
 from avbench.data.sample import collate
 
@@ -40,6 +41,10 @@ class AVDataModule(L.LightningDataModule):
             (:mod:`avbench.data.cache`; shared by later jobs of the process).
             Worth it when decoding costs more than the model, e.g. CPU runs on
             the synthetic data; costs ~0.4 MB per 128-px 3-s clip.
+        train_augment: ``"resize_crop_flip"`` applies the EZ-VSL line's
+            training augmentation (resize 1.1x, random crop, horizontal flip;
+            :mod:`avbench.data.augment`) to training images; ``"none"`` (default)
+            trains on the frames as loaded. Val and test are never augmented.
     """
 
     #: name of the dataset family, used in results and plots
@@ -57,6 +62,7 @@ class AVDataModule(L.LightningDataModule):
         drop_last_train: bool = True,
         pin_memory: bool = False,
         cache: bool = False,
+        train_augment: TrainAugment = "none",
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -69,6 +75,10 @@ class AVDataModule(L.LightningDataModule):
         self.drop_last_train = drop_last_train
         self.pin_memory = pin_memory
         self.cache = cache
+        if train_augment not in ("none", "resize_crop_flip"):
+            raise ValueError(
+                f"train_augment must be 'none' or 'resize_crop_flip', got {train_augment!r}")
+        self.train_augment = train_augment
         self.datasets: dict[str, AVDataset] = {}
 
     # --- to implement -------------------------------------------------
@@ -107,7 +117,8 @@ class AVDataModule(L.LightningDataModule):
     def _settings(self) -> dict[str, Any]:
         """The module's plain settings (sizes, rates, lists...), for the cache key."""
         plain = (str, int, float, bool, type(None), Path, tuple)
-        loader_only = {"batch_size", "num_workers", "pin_memory", "cache", "drop_last_train"}
+        loader_only = {"batch_size", "num_workers", "pin_memory", "cache", "drop_last_train",
+                       "train_augment"}
         return {k: v for k, v in vars(self).items()
                 if not k.startswith("_") and k not in loader_only and isinstance(v, plain)}
 
@@ -120,6 +131,8 @@ class AVDataModule(L.LightningDataModule):
             dataset = cache_in_memory(dataset, self._settings() | {"split": split},
                                       num_workers=workers, desc=f"{self.dataset_name}/{split}")
             workers = 0
+        if split == "train" and self.train_augment == "resize_crop_flip":
+            dataset = AugmentedDataset(dataset)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,

@@ -19,13 +19,33 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 SUITE_COMMANDS = ("synth", "benchmark", "leaderboard")
 
 
-def _synth(argv: Sequence[str]) -> int:
+def parse_assignments(items: Sequence[str], option: str = "--set") -> dict[str, Any]:
+    """``["a.b=1", "c=[0, 1]"]`` -> ``{"a": {"b": 1}, "c": [0, 1]}`` (values parsed as YAML).
+
+    Dotted keys nest; used by ``--set`` (suite fields), ``--world`` (world
+    settings) and the benchmark scripts' overrides.
+    """
     import yaml
 
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"{option} expects KEY=VALUE, got {item!r}")
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return out
+
+
+def _synth(argv: Sequence[str]) -> int:
     from avbench.data.synthetic import DATASETS, PRESETS, generate
 
     parser = argparse.ArgumentParser(
@@ -41,12 +61,7 @@ def _synth(argv: Sequence[str]) -> int:
     parser.add_argument("--world", action="append", default=[], metavar="KEY=VALUE",
                         help="override a WorldConfig field, e.g. offscreen_rate=0.0 (repeatable)")
     args = parser.parse_args(list(argv))
-    world = {}
-    for item in args.world:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            parser.error(f"--world expects KEY=VALUE, got {item!r}")
-        world[key.strip()] = yaml.safe_load(value)
+    world = parse_assignments(args.world, "--world")
     names = list(DATASETS) if args.dataset == "all" else [args.dataset]
     for name in names:
         root = f"{args.root}/{name}" if args.dataset == "all" else args.root

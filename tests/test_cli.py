@@ -83,3 +83,12 @@ def test_synth_world_override_rejects_unknown_field(tmp_path):
     with pytest.raises(ValueError, match="no_such_field"):
         main(["synth", "vggsound", "--root", str(tmp_path), "--preset", "tiny",
               "--world", "no_such_field=1", "--no-progress"])
+
+
+def test_parse_assignments_nests_dotted_keys_and_parses_yaml():
+    from avbench.cli import parse_assignments
+
+    assert parse_assignments(["seeds=[0]", "trainer_overrides.max_epochs=1", "a.b.c=x"]) == {
+        "seeds": [0], "trainer_overrides": {"max_epochs": 1}, "a": {"b": {"c": "x"}}}
+    with pytest.raises(SystemExit, match="--world expects KEY=VALUE"):
+        parse_assignments(["offscreen_rate"], "--world")

@@ -7,10 +7,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-import yaml
-
 
 def benchmark_main(argv: Sequence[str]) -> int:
+    from avbench.cli import parse_assignments
     from avbench.runner.runner import OVERWRITE_MODES, run_suite
     from avbench.runner.suite import load_suite
 
@@ -36,25 +35,11 @@ def benchmark_main(argv: Sequence[str]) -> int:
     console.setLevel(logging.WARNING)  # job logs (INFO) go to <results>/_work/<suite>/<job>/job.log
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(console)
-    suite = load_suite(args.suite, _overrides(args.set))
+    suite = load_suite(args.suite, parse_assignments(args.set, "--set"))
     summary = run_suite(suite, args.results, overwrite=args.overwrite,
                         progress=not args.no_progress, wandb_mode=args.wandb)
     print(summary.text())
     return summary.exit_code
-
-
-def _overrides(items: list[str]) -> dict:
-    out: dict = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(value)
-    return out
 
 
 def leaderboard_main(argv: Sequence[str]) -> int:

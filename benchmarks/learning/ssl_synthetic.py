@@ -44,6 +44,7 @@ from avbench.benchmarks.baselines import (
     FullImageBaseline,
     RandomEmbeddingBaseline,
 )
+from avbench.cli import parse_assignments
 from avbench.runner.checkpointing import AfterWarmupCheckpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,18 +70,11 @@ def _yaml(path: Path, key: str) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())[key]
 
 
-def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text)
-
-
 def build_datamodules(args: argparse.Namespace) -> dict[str, Any]:
     vgg = _yaml(CONFIGS / "data" / "vggsound_synthetic.yaml", "data")
     fl = _yaml(CONFIGS / "data" / "flickr_synthetic.yaml", "data")
     over = {} if args.num_workers is None else {"num_workers": args.num_workers}
-    train_over = dict(over)
-    for item in args.data:
-        key, _, value = item.partition("=")
-        train_over[key] = _parse_value(value)
+    train_over = over | parse_assignments(args.data, "--data")
     vgg_dm = _instantiate(vgg, root=str(args.vggsound_root), **train_over)
     fl_dm = _instantiate(fl, root=str(args.flickr_root), **over)
     return {"vggss": vgg_dm, "flickr-test": fl_dm}
@@ -181,11 +175,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None, help="JSON results file")
     args = p.parse_args()
     args.epochs = {k: int(v) for k, v in (e.split("=", 1) for e in args.epochs)}
-    overrides: dict[str, dict[str, Any]] = {}
-    for item in args.set:
-        key, value = item.split("=", 1)
-        name, arg = key.split(".", 1)
-        overrides.setdefault(name, {})[arg] = _parse_value(value)
+    overrides: dict[str, dict[str, Any]] = parse_assignments(args.set, "--set")
     torch.set_num_threads(args.threads)
     dms = build_datamodules(args)
 

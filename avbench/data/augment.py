@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from avbench.data.datasets.base import DatasetView
+
 TrainAugment = Literal["none", "resize_crop_flip"]
 
 
@@ -39,31 +41,23 @@ def resize_crop_flip(image: Tensor, scale: float = 1.1, flip_p: float = 0.5) -> 
     return out if image.ndim == 4 else out[0]
 
 
-class AugmentedDataset(Dataset):
+class AugmentedDataset(DatasetView):
     """``source`` with :func:`resize_crop_flip` applied to each sample's ``image``.
 
     The sample dict is copied, never modified in place (it may be a cached one).
-    Attributes of the source dataset stay reachable through the wrapper.
+    Other attributes come from the source dataset (:class:`DatasetView`).
     """
 
     def __init__(self, source: Dataset, scale: float = 1.1, flip_p: float = 0.5) -> None:
-        self.source = source
+        super().__init__(source)
         self.scale = scale
         self.flip_p = flip_p
-
-    def __len__(self) -> int:
-        return len(self.source)  # type: ignore[arg-type]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample = dict(self.source[index])
         if isinstance(sample.get("image"), Tensor):
             sample["image"] = resize_crop_flip(sample["image"], self.scale, self.flip_p)
         return sample
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("source", "scale", "flip_p"):  # not yet set (unpickling)
-            raise AttributeError(name)
-        return getattr(self.source, name)
 
 
 __all__ = ["AugmentedDataset", "TrainAugment", "resize_crop_flip"]

@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from avbench.data.datasets.base import DatasetView
+
 log = logging.getLogger(__name__)
 
 #: key -> decoded samples (process-wide; see :func:`clear_cache`)
@@ -56,15 +58,14 @@ def dataset_key(dataset: Dataset, settings: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-class InMemoryDataset(Dataset):
+class InMemoryDataset(DatasetView):
     """The samples of ``source``, decoded once; indexing returns the stored dict.
 
-    Attributes of the source dataset (``classes``, ``records``, ``root``,
-    ``skip_report``...) are reachable through this wrapper.
+    Other attributes come from the source dataset (:class:`DatasetView`).
     """
 
     def __init__(self, source: Dataset, samples: list[dict[str, Any]]) -> None:
-        self.source = source
+        super().__init__(source)
         self.samples = samples
 
     def __len__(self) -> int:
@@ -72,11 +73,6 @@ class InMemoryDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.samples[index]
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("source", "samples"):  # not yet set (unpickling)
-            raise AttributeError(name)
-        return getattr(self.source, name)
 
 
 def cache_in_memory(

@@ -448,8 +448,8 @@ class Runner:
         with _job_log(log_path):
             try:
                 wb = self._wandb_logger(job, fit_config)
-                model, selection, timings, train_ids = self._fit(job, model_cfg, train_cfg,
-                                                                 job_fp, work, wb)
+                model, selection, timings, train_ids = self._fit(
+                    job, model_cfg, train_cfg, fit_config["trainer"], job_fp, work, wb)
             except Exception as err:
                 log.error("%s: fit failed:\n%s", jid, traceback.format_exc())
                 stage = getattr(err, "avbench_stage", "fit")
@@ -506,8 +506,8 @@ class Runner:
             config=config, save_dir=self.store.root, mode=self.wandb_mode,
         )
 
-    def _fit(self, job: Job, model_cfg: dict, train_cfg: dict, job_fp: str, work: Path,
-             wb: Any) -> tuple[Any, Selection, Timings, list[str] | None]:
+    def _fit(self, job: Job, model_cfg: dict, train_cfg: dict, trainer_cfg: dict, job_fp: str,
+             work: Path, wb: Any) -> tuple[Any, Selection, Timings, list[str] | None]:
         import json
 
         import torch
@@ -540,7 +540,7 @@ class Runner:
         ckpt = AfterWarmupCheckpoint(dirpath=ckpt_dir, filename="best", monitor=sel.monitor,
                                      mode=sel.mode, save_top_k=1, save_last=False)
         guard = FiniteLossGuard(sel.monitor)
-        kwargs = trainer_config(self.suite, job.model)
+        kwargs = dict(trainer_cfg)
         for k in ("logger", "callbacks", "default_root_dir", "enable_checkpointing"):
             if kwargs.pop(k, None) not in (None, False, True) and k == "callbacks":
                 log.warning("%s: trainer callbacks from the config are ignored by the runner",

@@ -108,3 +108,20 @@ class AVDataset(Dataset):
                 self.load_failures[err.problem.split(" (")[0]] += 1
                 log.warning("%s: skipping unreadable item: %s", self.describe(), err)
         raise MediaError(self.root, "no loadable item in the dataset")
+
+
+class DatasetView(Dataset):
+    """A dataset derived from ``source`` (cached, augmented...): ``len`` and every
+    attribute it does not define itself (``classes``, ``records``, ``root``,
+    ``skip_report``...) come from the source."""
+
+    def __init__(self, source: Dataset) -> None:
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "source":  # not yet set (unpickling)
+            raise AttributeError(name)
+        return getattr(self.source, name)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +27,9 @@ SUITE_COMMANDS = ("synth", "benchmark", "leaderboard")
 
 def parse_assignments(items: Sequence[str], option: str = "--set") -> dict[str, Any]:
     """``["a.b=1", "c=[0, 1]"]`` -> ``{"a": {"b": 1}, "c": [0, 1]}`` (values parsed as YAML).
+
+    A value that reads as an exponent number (``lr=3e-4``) is a float, not the
+    string PyYAML makes of it.
 
     Dotted keys nest; used by ``--set`` (suite fields), ``--world`` (world
     settings) and the benchmark scripts' overrides.
@@ -41,8 +45,18 @@ def parse_assignments(items: Sequence[str], option: str = "--set") -> dict[str, 
         parts = key.strip().split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(value)
+        node[parts[-1]] = _scalar(yaml.safe_load(value))
     return out
+
+
+_EXPONENT_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
+def _scalar(value: Any) -> Any:
+    """YAML 1.1 reads ``3e-4`` (no dot) as a string; take it as the float it means."""
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return value
 
 
 def _synth(argv: Sequence[str]) -> int:

@@ -92,3 +92,12 @@ def test_parse_assignments_nests_dotted_keys_and_parses_yaml():
         "seeds": [0], "trainer_overrides": {"max_epochs": 1}, "a": {"b": {"c": "x"}}}
     with pytest.raises(SystemExit, match="--world expects KEY=VALUE"):
         parse_assignments(["offscreen_rate"], "--world")
+
+
+def test_parse_assignments_reads_exponent_numbers_as_floats():
+    from avbench.cli import parse_assignments
+
+    # PyYAML (YAML 1.1) reads "3e-4" as a string; an lr override must be a float
+    out = parse_assignments(["m.lr=3e-4", "m.tau=1.0e-2", "name=e3", "tag=1e3x"])
+    assert out == {"m": {"lr": 3e-4, "tau": 1e-2}, "name": "e3", "tag": "1e3x"}
+    assert isinstance(out["m"]["lr"], float)

@@ -433,3 +433,31 @@ def test_per_model_trainer_overrides_and_selection_after_warmup(tmp_path, data_r
     assert warm.selection.best_epoch in (2, 3) and warm.selection.best_score > 100
     assert "after 2 warm-up epochs" in warm.selection.rule
     assert plain.selection.best_epoch == 0 and "warm-up" not in plain.selection.rule
+
+
+def test_parallel_jobs_match_a_sequential_run(tmp_path, data_root):
+    """parallel_jobs=2 fits in 2 spawned workers: same results, same summary, as one by one."""
+    seq_suite = Suite.model_validate(suite_dict(data_root, baselines=["center-prior"]))
+    par_suite = Suite.model_validate(suite_dict(data_root, baselines=["center-prior"],
+                                                parallel_jobs=2))
+    seq = run_suite(seq_suite, tmp_path / "seq", progress=False)
+    par = run_suite(par_suite, tmp_path / "par", progress=False)
+    assert par.exit_code == 0 and not par.failed
+    assert sorted(par.ok) == sorted(seq.ok) and len(par.ok) == 4 + 2 + 1
+    assert sorted(par.skipped) == sorted(seq.skipped)
+    s_store, p_store = ResultStore(tmp_path / "seq"), ResultStore(tmp_path / "par")
+    for bench, jid in (("vggss", "tiny-a.toy.seed1"), ("vegas-retrieval", "tiny-b.toy.seed0")):
+        a = read_result(s_store.path("mock", bench, jid))
+        b = read_result(p_store.path("mock", bench, jid))
+        assert b.fingerprint == a.fingerprint  # parallelism is not part of the result's identity
+        assert b.metrics == pytest.approx(a.metrics, abs=1e-4)
+    # a rerun finds everything up to date, in parallel too
+    again = run_suite(par_suite, tmp_path / "par", progress=False)
+    assert sorted(again.cached) == sorted(par.ok) and not again.ok
+
+
+def test_parallel_jobs_refuse_multi_device_trainers(tmp_path, data_root):
+    d = suite_dict(data_root, baselines=[], parallel_jobs=2)
+    d["trainer"] = {**d["trainer"], "devices": 2, "strategy": "ddp"}
+    with pytest.raises(ValueError, match="parallel_jobs=2 needs single-device jobs"):
+        run_suite(Suite.model_validate(d), tmp_path / "r", progress=False)

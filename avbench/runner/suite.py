@@ -110,6 +110,11 @@ class Suite(_Strict):
     benchmarks: dict[str, EvalData] = Field(min_length=1)
     baselines: list[str] = Field(default_factory=list)
     wandb: WandbSettings = Field(default_factory=WandbSettings)
+    parallel_jobs: int = Field(
+        1, ge=1,
+        description="jobs fitted at once, each in its own process with 1/N of the CPU threads "
+        "(single-device jobs only; results do not depend on it)",
+    )
     source: str | None = Field(None, description="the suite file (set by load_suite)")
 
     @model_validator(mode="after")

@@ -20,10 +20,12 @@ For each job (model x training dataset x seed) the runner
    the leaderboard's heat-map gallery).
 
 With ``parallel_jobs: N`` in the suite (single-device trainers only), jobs
-run in N spawned worker processes, each with 1/N of the CPU threads: on a
-2-core machine two 1-thread fits train ~1.2-1.4x more samples per second than
-one 2-thread fit (``benchmarks/perf/README.md``). Baselines and the summary stay
-in the main process; each worker keeps its datasets cached across its jobs.
+run in N spawned worker processes, each with 1/N of the CPU threads. On the
+2-core machine, two 1-thread training loops run 1.25-1.3x more samples per
+second than one 2-thread loop for 4 of the 5 models, and the whole synthetic
+suite takes 6% less time (``benchmarks/perf/README.md``, "Parallel jobs").
+Baselines and the summary stay in the main process; each worker keeps its
+datasets cached across its jobs.
 
 A job that raises (config, fit, selection or evaluation) is written as
 ``status="error"`` with the traceback and the tail of its log; the run goes on

@@ -12,16 +12,24 @@ SAME in-memory batches (so data loading is out of the picture):
 
 ``overhead = plain_samples_per_s / fit_samples_per_s - 1`` (target <= 10%).
 
+``--processes N`` runs N copies at once, each with ``threads / N`` threads,
+and reports the summed samples/s: what the runner's ``parallel_jobs: N`` buys
+over one job with all the threads.
+
 Run (repo root)::
 
     .venv/bin/python benchmarks/perf/train_step.py [--models ezvsl jsa] [--steps 8]
+    .venv/bin/python benchmarks/perf/train_step.py --processes 2   # 2 x 1 thread
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -126,6 +134,46 @@ def lightning_fit(model: L.LightningModule, data: Batches, warmup: int) -> float
     return timer.samples / (timer.end - timer.start)
 
 
+def measure(name: str, data: Batches, args: argparse.Namespace) -> tuple[float, float, float]:
+    """Best-of-``repeats`` plain and fit samples/s of ``name``, and its parameters (M)."""
+    plain, fit = [], []
+    for r in range(args.repeats):  # alternate so drifts in machine load hit both
+        L.seed_everything(r, verbose=False)
+        plain.append(plain_loop(build(name), data, args.warmup))
+        L.seed_everything(r, verbose=False)
+        fit.append(lightning_fit(build(name), data, args.warmup))
+    params = sum(q.numel() for q in build(name).parameters()) / 1e6
+    return max(plain), max(fit), params
+
+
+def concurrent(args: argparse.Namespace) -> None:
+    """``args.processes`` copies of this script at once; summed samples/s per model."""
+    threads = max(1, args.threads // args.processes)
+    cmd = [sys.executable, __file__, "--models", *args.models, "--steps", str(args.steps),
+           "--warmup", str(args.warmup), "--batch", str(args.batch),
+           "--image-size", str(args.image_size), "--seconds", str(args.seconds),
+           "--threads", str(threads), "--repeats", str(args.repeats), "--json"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+             for _ in range(args.processes)]
+    rows: dict[str, list[dict[str, float]]] = {}
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode:
+            raise SystemExit(f"a measuring process failed (exit {proc.returncode})")
+        for line in out.splitlines():
+            if line.startswith("{"):
+                row = json.loads(line)
+                rows.setdefault(row["model"], []).append(row)
+    print(f"{args.processes} processes x {threads} thread(s), at the same time; "
+          f"batch {args.batch}, {args.image_size} px, {args.steps} timed steps")
+    print("| model | plain loop samples/s (sum) | Lightning fit samples/s (sum) | per process (fit) |")
+    print("|---|---|---|---|")
+    for name, rs in rows.items():
+        per = " / ".join(f"{r['fit']:.1f}" for r in rs)
+        print(f"| {name} | {sum(r['plain'] for r in rs):.1f} | {sum(r['fit'] for r in rs):.1f} "
+              f"| {per} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
@@ -136,25 +184,30 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=2, help="alternate plain/fit this many times")
+    p.add_argument("--processes", type=int, default=1,
+                   help="run this many copies at once, threads/N threads each; sum their rates")
+    p.add_argument("--json", action="store_true", help="one JSON line per model (for --processes)")
     args = p.parse_args()
+    if args.processes > 1:
+        concurrent(args)
+        return
     torch.set_num_threads(args.threads)
     data = Batches(args.warmup + args.steps, args.batch, args.image_size, args.seconds)
-    print(f"machine: {platform.machine()} {platform.processor()}, {torch.get_num_threads()} "
-          f"threads, torch {torch.__version__}, lightning {L.__version__}; batch {args.batch}, "
-          f"{args.image_size} px, {args.seconds:g} s audio; {args.steps} timed steps")
-    print("| model | params (M) | plain loop samples/s | Lightning fit samples/s | overhead |")
-    print("|---|---|---|---|---|")
+    if not args.json:
+        print(f"machine: {platform.machine()} {platform.processor()}, {torch.get_num_threads()} "
+              f"threads, torch {torch.__version__}, lightning {L.__version__}; batch "
+              f"{args.batch}, {args.image_size} px, {args.seconds:g} s audio; "
+              f"{args.steps} timed steps")
+        print("| model | params (M) | plain loop samples/s | Lightning fit samples/s | overhead |")
+        print("|---|---|---|---|---|")
     for name in args.models:
-        plain, fit = [], []
-        for r in range(args.repeats):  # alternate so drifts in machine load hit both
-            L.seed_everything(r, verbose=False)
-            plain.append(plain_loop(build(name), data, args.warmup))
-            L.seed_everything(r, verbose=False)
-            fit.append(lightning_fit(build(name), data, args.warmup))
-        params = sum(q.numel() for q in build(name).parameters()) / 1e6
-        bp, bf = max(plain), max(fit)
-        print(f"| {name} | {params:.2f} | {bp:.1f} | {bf:.1f} | {100 * (bp / bf - 1):+.1f}% |",
-              flush=True)
+        bp, bf, params = measure(name, data, args)
+        if args.json:
+            print(json.dumps({"model": name, "plain": bp, "fit": bf, "params": params}),
+                  flush=True)
+        else:
+            print(f"| {name} | {params:.2f} | {bp:.1f} | {bf:.1f} | {100 * (bp / bf - 1):+.1f}% |",
+                  flush=True)
 
 
 if __name__ == "__main__":

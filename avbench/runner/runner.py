@@ -43,7 +43,7 @@ import os
 import time
 import traceback
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -92,8 +92,8 @@ class RunSummary:
 
     def merge(self, other: RunSummary) -> None:
         """Add ``other``'s entries (a worker's jobs) to this summary."""
-        for name in ("ok", "failed", "cached", "skipped", "corrupt", "stale_kept"):
-            getattr(self, name).extend(getattr(other, name))
+        for f in fields(self):
+            getattr(self, f.name).extend(getattr(other, f.name))
 
     @property
     def exit_code(self) -> int:
@@ -558,8 +558,7 @@ class Runner:
             if kwargs.pop(k, None) not in (None, False, True) and k == "callbacks":
                 log.warning("%s: trainer callbacks from the config are ignored by the runner",
                             job.id)
-        devices = kwargs.get("devices", 1)
-        if kwargs.get("strategy") == "ddp" and devices not in (1, "1", None):
+        if kwargs.get("strategy") == "ddp" and not _single_device(kwargs):
             kwargs["strategy"] = "ddp_spawn"  # in-process launch: the runner stays one program
         kwargs.setdefault("enable_progress_bar", False)
         kwargs["enable_model_summary"] = kwargs.get("enable_model_summary", False)
@@ -621,6 +620,8 @@ class Runner:
             bar = tqdm(total=len(jobs) + (1 if self.suite.baselines else 0),
                        desc=f"suite {self.suite.name}", unit="job")
         try:
+            if self.suite.parallel_jobs > 1:
+                self._check_parallel(jobs)
             if self.suite.baselines:
                 if bar is not None:
                     bar.set_postfix_str("baselines")
@@ -641,6 +642,17 @@ class Runner:
                 bar.close()
         return self.summary
 
+    def _check_parallel(self, jobs: Sequence[Job]) -> None:
+        """``parallel_jobs > 1`` needs single-device jobs; checked before any work starts."""
+        for job in jobs:
+            cfg = trainer_config(self.suite, job.model)
+            if not _single_device(cfg):
+                raise ValueError(
+                    f"parallel_jobs={self.suite.parallel_jobs} needs single-device jobs, but "
+                    f"{job.id} asks for devices={cfg.get('devices')!r}; set parallel_jobs: 1 "
+                    "for DDP"
+                )
+
     def _run_parallel(self, jobs: Sequence[Job], bar: Any) -> None:
         """Fit ``jobs`` in ``suite.parallel_jobs`` spawned processes (see the module docstring)."""
         import multiprocessing
@@ -649,13 +661,6 @@ class Runner:
         import torch
 
         n = min(self.suite.parallel_jobs, len(jobs))
-        for job in jobs:
-            devices = trainer_config(self.suite, job.model).get("devices", 1)
-            if devices not in (1, "1", None):
-                raise ValueError(
-                    f"parallel_jobs={self.suite.parallel_jobs} needs single-device jobs, but "
-                    f"{job.id} asks for devices={devices!r}; set parallel_jobs: 1 for DDP"
-                )
         threads = max(1, torch.get_num_threads() // n)
         options = {"overwrite": self.overwrite, "wandb_mode": self.wandb_mode}
         with ProcessPoolExecutor(
@@ -677,6 +682,11 @@ class Runner:
                 if bar is not None:
                     bar.set_postfix_str(job.id)
                     bar.update(1)
+
+
+def _single_device(trainer_cfg: dict[str, Any]) -> bool:
+    """Whether a trainer config runs on one device (``devices`` 1 or unset)."""
+    return trainer_cfg.get("devices", 1) in (1, "1", None)
 
 
 # --- worker processes (parallel_jobs > 1) ----------------------------------------------

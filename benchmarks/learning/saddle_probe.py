@@ -22,18 +22,9 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ssl_synthetic as S  # noqa: E402
-
-
-def mean_cosine(x: torch.Tensor) -> float:
-    """Mean off-diagonal cosine similarity of the rows of ``x``."""
-    x = F.normalize(x, dim=-1)
-    c = x @ x.t()
-    n = x.shape[0]
-    return float((c.sum() - c.trace()) / (n * n - n))
 
 
 class StepProbe(L.Callback):
@@ -52,13 +43,12 @@ class StepProbe(L.Callback):
         a_eval = m.audio_embedding(self.val["audio"])
         emb = m.embed(self.val)
         m.train()
-        v = F.normalize(emb["visual"], dim=-1)
-        a = F.normalize(emb["audio"], dim=-1)
-        r1 = float(((a @ v.t()).argmax(1) == torch.arange(len(v))).float().mean())
         print(f"step {trainer.global_step - 1:4d} (epoch {trainer.current_epoch}) "
-              f"loss {float(out['loss']):.3f} audio cos train {mean_cosine(a_train):.4f} "
-              f"eval {mean_cosine(a_eval):.4f} visual cos {mean_cosine(v):.4f} "
-              f"VAL-batch R@1 {r1:.3f}", flush=True)
+              f"loss {float(out['loss']):.3f} "
+              f"audio cos train {S.mean_pairwise_cosine(a_train):.4f} "
+              f"eval {S.mean_pairwise_cosine(a_eval):.4f} "
+              f"visual cos {S.mean_pairwise_cosine(emb['visual']):.4f} "
+              f"VAL-batch R@1 {S.instance_r1(emb['audio'], emb['visual']):.3f}", flush=True)
 
 
 def main() -> None:

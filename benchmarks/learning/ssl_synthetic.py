@@ -45,6 +45,7 @@ from avbench.benchmarks.baselines import (
     RandomEmbeddingBaseline,
 )
 from avbench.cli import parse_assignments
+from avbench.metrics.retrieval import retrieval_scores
 from avbench.runner.checkpointing import AfterWarmupCheckpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,6 +111,19 @@ def evaluate_all(model: Any, dms: dict[str, Any]) -> dict[str, dict[str, float]]
     return out
 
 
+def mean_pairwise_cosine(x: torch.Tensor) -> float:
+    """Mean off-diagonal cosine similarity of the rows of ``x`` (near 1 = collapsed)."""
+    x = torch.nn.functional.normalize(x, dim=-1)
+    n = x.shape[0]
+    cos = x @ x.t()
+    return float((cos.sum() - cos.diagonal().sum()) / (n * (n - 1)))
+
+
+def instance_r1(audio: torch.Tensor, visual: torch.Tensor) -> float:
+    """Audio->visual R@1 where row i's match is visual i (tie-aware; chance 1/n)."""
+    return float(retrieval_scores(audio, visual, ks=(1,), relevance="instance")["r1"])
+
+
 class EpochDiagnostics(L.Callback):
     """Per-epoch collapse diagnostics on the first ``n`` VAL samples.
 
@@ -137,14 +151,9 @@ class EpochDiagnostics(L.Callback):
             seen += emb["audio"].shape[0]
             if seen >= self.n:
                 break
-        a = torch.nn.functional.normalize(torch.cat(audio)[: self.n], dim=-1)
-        v = torch.nn.functional.normalize(torch.cat(visual)[: self.n], dim=-1)
-        n = a.shape[0]
-        cos = a @ a.t()
-        off_diag = (cos.sum() - cos.diagonal().sum()) / (n * (n - 1))
-        r1 = ((a @ v.t()).argmax(dim=1) == torch.arange(n, device=a.device)).float().mean()
-        row = {"epoch": trainer.current_epoch, "audio_cos": float(off_diag),
-               "val_a2v_r1": float(r1)}
+        a, v = torch.cat(audio)[: self.n].cpu(), torch.cat(visual)[: self.n].cpu()
+        row = {"epoch": trainer.current_epoch, "audio_cos": mean_pairwise_cosine(a),
+               "val_a2v_r1": instance_r1(a, v)}
         row |= {k: float(v) for k, v in trainer.callback_metrics.items()
                 if k.startswith("val/")}
         self.history.append(row)

@@ -20,7 +20,6 @@ from avbench.benchmarks.baselines import (
 from avbench.benchmarks.evaluate import EvaluationResult, TaskOutcome, evaluate, evaluate_all
 from avbench.benchmarks.leak import LeakReport, check_leak, normalize_id, read_id_list
 from avbench.benchmarks.meta import (
-    CAPABILITIES,
     BenchmarkMeta,
     DiscoveryTask,
     GraphRecoveryTask,
@@ -39,6 +38,7 @@ from avbench.benchmarks.registry import (
     plan,
     register,
 )
+from avbench.capabilities import CAPABILITIES
 
 __all__ = [
     "BASELINES",

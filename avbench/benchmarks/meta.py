@@ -18,16 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
-Capability = Literal[
-    "embed",
-    "localize",
-    "segment",
-    "sounding_score",
-    "class_graph",
-    "prompted_heatmap",
-    "generate_audio",
-]
-CAPABILITIES: frozenset[str] = frozenset(Capability.__args__)  # type: ignore[attr-defined]
+from avbench.capabilities import Capability
 
 Split = Literal["train", "val", "test"]
 

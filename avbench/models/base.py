@@ -23,9 +23,7 @@ import lightning as L
 import torch
 from pydantic import BaseModel, ConfigDict, field_validator
 
-CAPABILITIES = frozenset(
-    {"embed", "localize", "sounding_score", "class_graph", "prompted_heatmap", "generate_audio"}
-)
+from avbench.capabilities import CAPABILITIES
 
 
 class ModelMeta(BaseModel):

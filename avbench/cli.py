@@ -1,7 +1,9 @@
 """The ``avbench`` command.
 
 ``avbench fit|validate|test|predict --config ...`` is Lightning's
-``LightningCLI`` (jsonargparse configs, ``--print_config``), with any
+``LightningCLI`` (jsonargparse configs, ``--print_config``; ``fit`` runs the
+model's fit stages and every Trainer takes the model's ``trainer_arguments``:
+:mod:`avbench.runner.lightning_cli`), with any
 :class:`~avbench.models.AVModel` as model and any :class:`~avbench.data.datamodules.AVDataModule`
 as data (``class_path`` + ``init_args`` in the configs). Suite-level commands
 are dispatched here too:
@@ -17,46 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Sequence
-from typing import Any
+
+from avbench.runner.assignments import parse_assignments
 
 SUITE_COMMANDS = ("synth", "benchmark", "leaderboard")
-
-
-def parse_assignments(items: Sequence[str], option: str = "--set") -> dict[str, Any]:
-    """``["a.b=1", "c=[0, 1]"]`` -> ``{"a": {"b": 1}, "c": [0, 1]}`` (values parsed as YAML).
-
-    A value that reads as an exponent number (``lr=3e-4``) is a float, not the
-    string PyYAML makes of it.
-
-    Dotted keys nest; used by ``--set`` (suite fields), ``--world`` (world
-    settings) and the benchmark scripts' overrides.
-    """
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SystemExit(f"{option} expects KEY=VALUE, got {item!r}")
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = _scalar(yaml.safe_load(value))
-    return out
-
-
-_EXPONENT_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
-
-
-def _scalar(value: Any) -> Any:
-    """YAML 1.1 reads ``3e-4`` (no dot) as a string; take it as the float it means."""
-    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
-        return float(value)
-    return value
 
 
 def _synth(argv: Sequence[str]) -> int:
@@ -88,12 +56,11 @@ def _synth(argv: Sequence[str]) -> int:
 
 
 def _lightning_cli(argv: Sequence[str] | None) -> int:
-    from lightning.pytorch.cli import LightningCLI
-
     from avbench.data.datamodules import AVDataModule
     from avbench.models import AVModel
+    from avbench.runner.lightning_cli import AVBenchCLI
 
-    LightningCLI(
+    AVBenchCLI(
         AVModel,
         AVDataModule,
         subclass_mode_model=True,
@@ -117,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {"synth": _synth, "benchmark": benchmark_main, "leaderboard": leaderboard_main}
         return commands[args[0]](args[1:])
     return _lightning_cli(argv)
+
+
+__all__ = ["SUITE_COMMANDS", "main", "parse_assignments"]
 
 
 if __name__ == "__main__":

@@ -272,6 +272,12 @@ def test_graph_recovery_from_planted_file(tmp_path):
     assert r.metrics["edge_precision"] == 0.5 and r.metrics["edge_recall"] == 1.0
     assert r.metrics["shd"] == 1 and r.metrics["skeleton_f1"] == 1.0
     assert r.tasks[0].info["graph_file"].endswith("cooccurrence_graph.json")
+    # metric direction comes from the task spec; the main score (edge_f1) is higher-better
+    assert r.lower_is_better == ["shd"] and r.higher_is_better
+    # loader-free: the planted file can be given directly, no datamodule needed
+    direct = evaluate(ili, "synthetic-graph-recovery",
+                      graph_path=tmp_path / "cooccurrence_graph.json", progress=False)
+    assert direct.metrics == r.metrics
     missing = evaluate(
         ili, "synthetic-graph-recovery", FakeDM([], root=tmp_path / "nope"), progress=False
     )

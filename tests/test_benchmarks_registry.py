@@ -1,7 +1,10 @@
-"""Benchmark registry: required entries, pydantic validation, applicability and skip reasons."""
+"""Benchmark registry: required entries, pydantic validation, applicability and skip reasons;
+the built-ins as YAML data (pinned dumps), register/load semantics, the task-kind registry."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -9,12 +12,19 @@ from pydantic import ValidationError
 
 from avbench.benchmarks import (
     BENCHMARKS,
+    TASK_KINDS,
     BenchmarkMeta,
+    GraphRecoveryTask,
     LocalizationTask,
     RetrievalTask,
+    TaskSpec,
     applicability,
     get_benchmark,
+    load_benchmarks,
     plan,
+    register,
+    register_task,
+    task_kind,
     trivial_baselines,
 )
 
@@ -135,3 +145,95 @@ def test_trivial_baselines_applicability():
     assert applicability(rnd, "vegas-retrieval").applicable
     assert applicability(rnd, "ego4d-discovery").capability == "embed"
     assert not applicability(rnd, "flickr-test").applicable
+
+
+# --- built-ins as data, the registry contract, tasks from mappings ---------------------------
+FIXTURE = Path(__file__).parent / "fixtures" / "builtin_benchmarks.json"
+
+
+def test_builtin_benchmarks_match_the_pinned_dumps():
+    """The YAML built-ins dump exactly as the former in-code definitions (fixture made from them).
+
+    ``lower_is_better`` is new (computed from the task specs); ``protocol`` must be
+    byte-identical as JSON (it is hashed into every result's fingerprint).
+    """
+    expected = json.loads(FIXTURE.read_text())
+    assert set(BENCHMARKS) == set(expected)
+    for name, meta in BENCHMARKS.items():
+        dump = meta.model_dump(mode="json")
+        lower = dump.pop("lower_is_better")
+        assert lower == (["shd"] if name == "synthetic-graph-recovery" else []), name
+        assert dump == expected[name], name
+        assert json.dumps(dump["protocol"]) == json.dumps(expected[name]["protocol"]), name
+        assert json.dumps(dump["tasks"]) == json.dumps(expected[name]["tasks"]), name
+
+
+def test_builtins_are_yaml_files_per_dataset_family():
+    from avbench.benchmarks.registry import BUILTIN_DIR
+
+    families = {p.stem for p in BUILTIN_DIR.glob("*.yaml")}
+    assert families == {b.dataset for b in BENCHMARKS.values()}
+    for b in BENCHMARKS.values():
+        assert b.name in (BUILTIN_DIR / f"{b.dataset}.yaml").read_text()
+
+
+def test_register_is_idempotent_for_equal_metas_and_refuses_others():
+    vggss = get_benchmark("vggss")
+    same = BenchmarkMeta.model_validate(json.loads(vggss.model_dump_json()))
+    assert register(same) is vggss and BENCHMARKS["vggss"] is vggss
+    other = vggss.model_copy(update={"description": "changed"})
+    with pytest.raises(KeyError, match="already registered"):
+        register(other)
+    assert BENCHMARKS["vggss"] is vggss
+
+
+def test_load_benchmarks_from_yaml(tmp_path, monkeypatch):
+    monkeypatch.setattr("avbench.benchmarks.registry.BENCHMARKS", dict(BENCHMARKS))
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "- name: flickr-fixed\n  dataset: flickr\n  tasks:\n"
+        "    - {task: localization, threshold_rule: fixed, threshold: 0.5}\n"
+        "  metrics: [ap50, auc]\n  main_score: auc\n"
+    )
+    (meta,) = load_benchmarks(path)
+    assert get_benchmark("flickr-fixed") is meta
+    assert isinstance(meta.tasks[0], LocalizationTask) and meta.tasks[0].threshold == 0.5
+    assert meta.protocol["localization"]["threshold_rule"] == "fixed"
+    path.write_text("name: not-a-list\n")
+    with pytest.raises(ValueError, match="list"):
+        load_benchmarks(path)
+
+
+def test_tasks_from_mappings_and_metric_direction():
+    graph = get_benchmark("synthetic-graph-recovery")
+    assert isinstance(graph.tasks[0], GraphRecoveryTask)
+    assert graph.lower_is_better == ("shd",) and graph.higher_is_better
+    with pytest.raises(ValidationError, match="unknown task kind 'nope'"):
+        BenchmarkMeta.model_validate(
+            {"name": "x", "dataset": "d", "tasks": [{"task": "nope"}], "metrics": ["a"],
+             "main_score": "a"})
+    with pytest.raises(ValidationError, match="'task' key"):
+        BenchmarkMeta.model_validate(
+            {"name": "x", "dataset": "d", "tasks": [{"ks": [1]}], "metrics": ["a"],
+             "main_score": "a"})
+    # a main score where lower is better: derived, and a contradicting old dump is refused
+    shd = BenchmarkMeta(name="x", dataset="d", tasks=(GraphRecoveryTask(),), metrics=("shd",),
+                        main_score="shd")
+    assert not shd.higher_is_better and shd.lower_is_better == ("shd",)
+    dump = shd.model_dump(mode="json")
+    assert BenchmarkMeta.model_validate(dump) == shd
+    with pytest.raises(ValidationError, match="contradicts"):
+        BenchmarkMeta.model_validate(dump | {"higher_is_better": True})
+
+
+def test_task_registry_lookup():
+    assert task_kind("retrieval") is RetrievalTask
+    assert set(TASK_KINDS) >= {"localization", "segmentation", "retrieval", "discovery",
+                               "graph_recovery"}
+    with pytest.raises(KeyError, match="known"):
+        task_kind("nope")
+    with pytest.raises(KeyError, match="already registered"):
+        @register_task
+        class Clash(TaskSpec):  # noqa: F811 - a second class for an existing kind
+            task: str = "retrieval"
+            requires: tuple[str, ...] = ("embed",)

@@ -101,3 +101,19 @@ def test_parse_assignments_reads_exponent_numbers_as_floats():
     out = parse_assignments(["m.lr=3e-4", "m.tau=1.0e-2", "name=e3", "tag=1e3x"])
     assert out == {"m": {"lr": 3e-4, "tau": 1e-2}, "name": "e3", "tag": "1e3x"}
     assert isinstance(out["m"]["lr"], float)
+
+
+def test_cli_modules_do_not_import_each_other():
+    """avbench.cli dispatches to avbench.runner.cli; the reverse import (a cycle) is gone:
+    both take parse_assignments from avbench.runner.assignments."""
+    import ast
+
+    import avbench.cli
+    import avbench.runner.cli
+    from avbench.runner.assignments import parse_assignments
+
+    tree = ast.parse(Path(avbench.runner.cli.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "avbench.cli" not in imported and "avbench.runner.assignments" in imported
+    assert avbench.cli.parse_assignments is parse_assignments

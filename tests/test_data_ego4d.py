@@ -17,16 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from avbench.data.datasets.ego4d import (
-    COLUMNS,
-    Ego4DClips,
-    clean_narration,
-    condition_map,
-    narration_verb,
-    read_clip_table,
-    read_narrations,
-    val_videos,
-)
+from avbench.data.datasets.ego4d import Ego4DClips, condition_map, val_videos
+from avbench.data.datasets.ego4d_narrations import clean_narration, narration_verb, read_narrations
+from avbench.data.datasets.ego4d_tables import COLUMNS, read_clip_table
 from avbench.data.errors import AnnotationError, MissingFileError
 from avbench.data.synthetic.media import write_mp4
 
@@ -277,7 +270,7 @@ def test_cond_audio_same_video_other_time(handmade):
 
 
 def test_condition_choice_depends_on_seed_only():
-    from avbench.data.datasets.ego4d import ClipRow
+    from avbench.data.datasets.ego4d_tables import ClipRow
 
     def row(uid, t, k):
         return ClipRow(f"{uid}_p_{k}", uid, -1, "p", k, t, t, t, "#C C x", (), (), 1.0, "f",

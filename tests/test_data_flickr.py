@@ -103,7 +103,7 @@ def test_reference_scaling_at_224():
     # reference: int(224 * v / 256) per coordinate
     x0, y0, x1, y1 = (int(224 * v / 256) for v in (37, 12, 201, 250))
     ds_map[y0:y1, x0:x1] = 1
-    from avbench.data.datasets.vggsound import boxes_to_gt_map
+    from avbench.data.datasets.ssl_layout import boxes_to_gt_map
 
     got = boxes_to_gt_map([[37 / 256, 12 / 256, 201 / 256, 250 / 256]] * 2, 224, "consensus")
     assert torch.equal(got, ds_map)

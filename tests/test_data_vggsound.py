@@ -19,14 +19,11 @@ import numpy as np
 import pytest
 import torch
 
-from avbench.data.datasets.vggsound import (
-    VGGSS,
-    VGGSound,
-    boxes_to_gt_map,
-    holdout_split,
-    parse_vggsound_csv,
-)
+from avbench.data.datasets.ssl_layout import boxes_to_gt_map
+from avbench.data.datasets.vggsound import VGGSound, parse_vggsound_csv
+from avbench.data.datasets.vggss import VGGSS
 from avbench.data.errors import AnnotationError, MissingFileError
+from avbench.data.splits import holdout_split
 from avbench.data.synthetic.media import write_image, write_mp4, write_wav
 
 SR = 16000

@@ -1,8 +1,10 @@
 """The leaderboard writer on a fixture result store (tests/fixtures/results, 15 results of a
-made-up suite `demo`): exact Markdown, CSV aggregates, leak/failure notes, corrupt files."""
+made-up suite `demo`): exact Markdown, CSV aggregates, leak/failure notes, corrupt files,
+metric direction from the results, typed W&B tables."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -10,17 +12,95 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from avbench.runner.leaderboard import benchmark_table, render_benchmark, write_leaderboard
-from avbench.runner.results import ResultStore
+from avbench.runner.leaderboard import (
+    benchmark_table,
+    render_benchmark,
+    scores_frame,
+    write_leaderboard,
+)
+from avbench.runner.results import ErrorInfo, ResultStore
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results"
 DATE = "2026-11-02 00:00 UTC"
 
-EXPECTED_OVERVIEW = '# Leaderboard: suite `demo`\n\nMain score of every benchmark, mean ± std over seeds; best in **bold**. Mean: over benchmarks, only for rows that have all of them. ⚠: train/test leak (see the benchmark page).\n\n| Model | Train data | flickr-test (ap50) | vegas-retrieval (map) | vggss (ap50) | Mean | Coverage |\n| :--- | :--- | ---: | ---: | ---: | ---: | ---: |\n| ⚠ ezvsl | vggsound | 0.620 ± 0.028 | **0.305 ± 0.021** | **0.420 ± 0.028** | **0.448** | 3/3 |\n| fnac | vggsound | **0.700** | — | 0.330 ± 0.042 | — | 2/3 |\n| center-prior (trivial) | — | 0.550 | — | 0.320 | — | 2/3 |\n| full-image (trivial) | — | 0.610 | — | 0.250 | — | 2/3 |\n| random-embedding (trivial) | — | — | 0.115 | — | — | 1/3 |\n\n- [flickr-test](flickr-test.md)\n- [vegas-retrieval](vegas-retrieval.md)\n- [vggss](vggss.md)\n\n## Plots\n\n### Main scores\n\n![main scores of all benchmarks](plots/overview_bars.png)\n\n### flickr-test\n\n![flickr-test bars](plots/flickr-test_bars.png)\n\n### vegas-retrieval\n\n![vegas-retrieval bars](plots/vegas-retrieval_bars.png)\n\n### vggss\n\n![vggss bars](plots/vggss_bars.png)\n\n---\nGenerated 2026-11-02 00:00 UTC by `avbench leaderboard` · suite `demo` · commit 0123456789ab · data preset default\n'
+EXPECTED_OVERVIEW = """\
+# Leaderboard: suite `demo`
 
-EXPECTED_VGGSS = '# vggss (suite `demo`)\n\nMain score: `ap50`. Mean ± std over the seeds that finished; best in **bold**. Seeds: finished / run.\n\n| Model | Train data | ap50 | auc | mean_ciou | a2v_r1 | Seeds |\n| :--- | :--- | ---: | ---: | ---: | ---: | ---: |\n| ⚠ ezvsl | vggsound | **0.420 ± 0.028** | **0.390 ± 0.014** | **0.420 ± 0.014** | 0.220 ± 0.028 | 2/2 |\n| fnac | vggsound | 0.330 ± 0.042 | 0.320 ± 0.014 | 0.360 ± 0.014 | **0.320 ± 0.028** | 2/2 |\n| center-prior (trivial) | — | 0.320 | 0.330 | 0.360 | — | 1/1 |\n| full-image (trivial) | — | 0.250 | 0.300 | 0.330 | — | 1/1 |\n\nNotes:\n\n- ⚠ train/test leak, ezvsl (vggsound), seed 1: LEAK: 3 of 20 test ids (15.0%) are in the training list (100 ids), e.g. clip_a, clip_b, clip_c\n\n---\nGenerated 2026-11-02 00:00 UTC by `avbench leaderboard` · suite `demo` · commit 0123456789ab · data preset default\n'
+Main score of every benchmark, mean ± std over seeds; best in **bold**. Mean: over benchmarks, only for rows that have all of them. ⚠: train/test leak (see the benchmark page).
 
-EXPECTED_FLICKR = '# flickr-test (suite `demo`)\n\nMain score: `ap50`. Mean ± std over the seeds that finished; best in **bold**. Seeds: finished / run.\n\n| Model | Train data | ap50 | auc | mean_ciou | Seeds |\n| :--- | :--- | ---: | ---: | ---: | ---: |\n| ezvsl | vggsound | 0.620 ± 0.028 | 0.510 ± 0.014 | 0.560 ± 0.014 | 2/2 |\n| fnac | vggsound | **0.700** | **0.550** | **0.600** | 1/2 |\n| center-prior (trivial) | — | 0.550 | 0.500 | 0.540 | 1/1 |\n| full-image (trivial) | — | 0.610 | 0.520 | 0.580 | 1/1 |\n\nNotes:\n\n- fnac (vggsound), seed 1: failed in fit: non-finite training loss (nan) at step 12, batch 3\n\n---\nGenerated 2026-11-02 00:00 UTC by `avbench leaderboard` · suite `demo` · commit 0123456789ab · data preset default\n'
+| Model                      | Train data   |   flickr-test (ap50) |   vegas-retrieval (map) |      vggss (ap50) |      Mean |   Coverage |
+|:---------------------------|:-------------|---------------------:|------------------------:|------------------:|----------:|-----------:|
+| ⚠ ezvsl                    | vggsound     |        0.620 ± 0.028 |       **0.305 ± 0.021** | **0.420 ± 0.028** | **0.448** |        3/3 |
+| fnac                       | vggsound     |            **0.700** |                       — |     0.330 ± 0.042 |         — |        2/3 |
+| center-prior (trivial)     | —            |                0.550 |                       — |             0.320 |         — |        2/3 |
+| full-image (trivial)       | —            |                0.610 |                       — |             0.250 |         — |        2/3 |
+| random-embedding (trivial) | —            |                    — |                   0.115 |                 — |         — |        1/3 |
+
+- [flickr-test](flickr-test.md)
+- [vegas-retrieval](vegas-retrieval.md)
+- [vggss](vggss.md)
+
+## Plots
+
+### Main scores
+
+![main scores of all benchmarks](plots/overview_bars.png)
+
+### flickr-test
+
+![flickr-test bars](plots/flickr-test_bars.png)
+
+### vegas-retrieval
+
+![vegas-retrieval bars](plots/vegas-retrieval_bars.png)
+
+### vggss
+
+![vggss bars](plots/vggss_bars.png)
+
+---
+Generated 2026-11-02 00:00 UTC by `avbench leaderboard` · suite `demo` · commit 0123456789ab · data preset default
+"""
+
+EXPECTED_VGGSS = """\
+# vggss (suite `demo`)
+
+Main score: `ap50`. Mean ± std over the seeds that finished; best in **bold**. Seeds: finished / run.
+
+| Model                  | Train data   |              ap50 |               auc |         mean_ciou |            a2v_r1 |   Seeds |
+|:-----------------------|:-------------|------------------:|------------------:|------------------:|------------------:|--------:|
+| ⚠ ezvsl                | vggsound     | **0.420 ± 0.028** | **0.390 ± 0.014** | **0.420 ± 0.014** |     0.220 ± 0.028 |     2/2 |
+| fnac                   | vggsound     |     0.330 ± 0.042 |     0.320 ± 0.014 |     0.360 ± 0.014 | **0.320 ± 0.028** |     2/2 |
+| center-prior (trivial) | —            |             0.320 |             0.330 |             0.360 |                 — |     1/1 |
+| full-image (trivial)   | —            |             0.250 |             0.300 |             0.330 |                 — |     1/1 |
+
+Notes:
+
+- ⚠ train/test leak, ezvsl (vggsound), seed 1: LEAK: 3 of 20 test ids (15.0%) are in the training list (100 ids), e.g. clip_a, clip_b, clip_c
+
+---
+Generated 2026-11-02 00:00 UTC by `avbench leaderboard` · suite `demo` · commit 0123456789ab · data preset default
+"""
+
+EXPECTED_FLICKR = """\
+# flickr-test (suite `demo`)
+
+Main score: `ap50`. Mean ± std over the seeds that finished; best in **bold**. Seeds: finished / run.
+
+| Model                  | Train data   |          ap50 |           auc |     mean_ciou |   Seeds |
+|:-----------------------|:-------------|--------------:|--------------:|--------------:|--------:|
+| ezvsl                  | vggsound     | 0.620 ± 0.028 | 0.510 ± 0.014 | 0.560 ± 0.014 |     2/2 |
+| fnac                   | vggsound     |     **0.700** |     **0.550** |     **0.600** |     1/2 |
+| center-prior (trivial) | —            |         0.550 |         0.500 |         0.540 |     1/1 |
+| full-image (trivial)   | —            |         0.610 |         0.520 |         0.580 |     1/1 |
+
+Notes:
+
+- fnac (vggsound), seed 1: failed in fit: non-finite training loss (nan) at step 12, batch 3
+
+---
+Generated 2026-11-02 00:00 UTC by `avbench leaderboard` · suite `demo` · commit 0123456789ab · data preset default
+"""
 
 
 @pytest.fixture
@@ -67,17 +147,77 @@ def test_corrupt_result_is_reported_not_used(tmp_path):
     assert "Corrupt result files" in overview and "ezvsl.vggsound.seed1.json" in overview
     vggss = (tmp_path / "lb" / "vggss.md").read_text()
     row = next(line for line in vggss.splitlines() if "ezvsl" in line)
-    assert row.startswith("| ezvsl | vggsound | **0.400** |")  # seed 0 only, no leak mark
-    assert row.endswith("| 1/2 |")
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:3] == ["ezvsl", "vggsound", "**0.400**"]  # seed 0 only, no leak mark
+    assert cells[-1] == "1/2"
+
+
+def _cells(md: str, label: str) -> list[str]:
+    """The stripped cells of the Markdown table row whose first cell is ``label``."""
+    rows = [[c.strip() for c in line.strip().strip("|").split(" | ")]
+            for line in md.splitlines() if line.startswith("|")]
+    return next(r for r in rows if r[0] == label)
 
 
 def test_lower_is_better_metric_bolds_the_minimum():
     records, _ = ResultStore(FIXTURE).load_all()
     vggss = [r.model_copy(update={"metrics": {"ap50": r.metrics.get("ap50"),
-                                              "shd": r.metrics.get("auc")}})
+                                              "shd": r.metrics.get("auc")},
+                                  "lower_is_better": ["shd"]})
              for r in records if r.benchmark == "vggss" and r.ok]
     md, _ = render_benchmark(benchmark_table(vggss))
     assert "shd ↓" in md and "**0.300**" in md  # full-image has the lowest "shd"
+    assert "↓ lower is better" in md
+
+
+def test_direction_comes_only_from_the_records():
+    """Results from before ``lower_is_better`` existed ([]): no name rule, higher is better."""
+    records, _ = ResultStore(FIXTURE).load_all()
+    vggss = [r.model_copy(update={"metrics": {"ap50": r.metrics.get("ap50"),
+                                              "shd": r.metrics.get("auc"),
+                                              "val_loss": r.metrics.get("mean_ciou")}})
+             for r in records if r.benchmark == "vggss" and r.ok]
+    assert all(r.lower_is_better == [] for r in vggss)
+    md, _ = render_benchmark(benchmark_table(vggss))
+    assert "↓" not in md
+    assert _cells(md, "⚠ ezvsl")[3:5] == ["**0.390 ± 0.014**", "**0.420 ± 0.014**"]
+    assert _cells(md, "full-image (trivial)")[3] == "0.300"
+
+
+def test_aggregates_with_pandas():
+    records, _ = ResultStore(FIXTURE).load_all()
+    flickr = [r for r in records if r.benchmark == "flickr-test"]
+    frame = scores_frame(flickr)
+    # one row per (result, metric); the failed fnac seed (no metrics) keeps one row
+    assert len(frame) == 5 * 3 + 1 and frame["metric"].isna().sum() == 1
+    t = benchmark_table(frame)
+    assert t.metrics == ["ap50", "auc", "mean_ciou"] and t.seeds_expected == 2
+    assert list(t.stats.index) == [("model", "ezvsl", "vggsound"), ("model", "fnac", "vggsound"),
+                                   ("baseline", "center-prior", "—"),
+                                   ("baseline", "full-image", "—")]
+    ezvsl = t.stats.loc[("model", "ezvsl", "vggsound")]
+    assert ezvsl[("ap50", "mean")] == pytest.approx(0.62)
+    assert ezvsl[("ap50", "std")] == pytest.approx(pd.Series([0.64, 0.60]).std(ddof=1))
+    assert ezvsl[("ap50", "n")] == 2
+    fnac = t.rows.loc[("model", "fnac", "vggsound")]
+    assert (fnac["seeds_ok"], fnac["failed"], fnac["leak"]) == (1, 1, False)
+    assert pd.isna(t.stats.loc[("model", "fnac", "vggsound"), ("ap50", "std")])  # one seed
+    assert t.best("ap50") == pytest.approx(0.70)
+    # the same table from the records directly
+    assert benchmark_table(flickr).stats.equals(t.stats)
+
+
+def test_markdown_escapes_pipes_and_keeps_number_text():
+    records, _ = ResultStore(FIXTURE).load_all()
+    vegas = [r for r in records if r.benchmark == "vegas-retrieval"]
+    ezvsl = next(r for r in vegas if r.model == "ezvsl")
+    odd = ezvsl.model_copy(update={"model": "a|b", "job_id": "a.x.seed0", "leak": None,
+                                   "metrics": {**ezvsl.metrics, "map": 0.5}})
+    md, csv = render_benchmark(benchmark_table([*vegas, odd]))
+    assert _cells(md, "a\\|b")[4] == "**0.500**"  # "|" escaped; "0.500" not re-formatted to 0.5
+    assert _cells(md, "random-embedding (trivial)")[2:5] == ["0.120", "0.110", "0.115"]
+    assert list(csv["model"]) == ["a|b", "ezvsl", "random-embedding"]
+    assert csv["map_n"].dtype.kind == "i" and csv["seeds_ok"].dtype.kind == "i"
 
 
 def test_tables_logged_to_an_offline_wandb_run(tmp_path, monkeypatch):
@@ -94,3 +234,38 @@ def test_tables_logged_to_an_offline_wandb_run(tmp_path, monkeypatch):
         time.sleep(0.25)
     assert b"leaderboard/demo/overview" in log and b"leaderboard/demo/vggss" in log
     assert ResultStore(results).load_all()[1] == []  # the W&B files are not read as results
+    # the tables keep their types: numbers stay numbers (NaN for a missing value), text text
+    table = json.loads(next(run_dir.glob("files/media/table/leaderboard/demo/overview_*.json"))
+                       .read_text())
+    rows = {row[0]: dict(zip(table["columns"], row)) for row in table["data"]}
+    assert rows["ezvsl"]["mean"] == pytest.approx((0.62 + 0.305 + 0.42) / 3)
+    assert rows["ezvsl"]["coverage"] == 3 and isinstance(rows["ezvsl"]["coverage"], int)
+    assert isinstance(rows["fnac"]["mean"], float) and rows["fnac"]["mean"] != rows["fnac"]["mean"]
+    assert rows["center-prior"]["kind"] == "baseline" and rows["center-prior"]["train_dataset"] == ""
+    vggss = json.loads(next(run_dir.glob("files/media/table/leaderboard/demo/vggss_*.json"))
+                       .read_text())
+    ezvsl = dict(zip(vggss["columns"], vggss["data"][0]))
+    assert ezvsl["leak"] is True and ezvsl["ap50_n"] == 2
+    assert ezvsl["ap50_std"] == pytest.approx(0.02828427, rel=1e-5)
+
+
+def test_benchmark_where_every_run_failed(tmp_path):
+    """No metric at all: the page lists the seeds and failures, the overview shows —."""
+    results = tmp_path / "results"
+    shutil.copytree(FIXTURE, results)
+    store = ResultStore(results)
+    for r in store.load_all()[0]:
+        if r.benchmark == "flickr-test" and r.ok:
+            store.write(r.model_copy(update={
+                "status": "error", "metrics": {}, "leak": None,
+                "error": ErrorInfo(stage="eval", type="OSError", message="disk gone")}))
+    write_leaderboard(results, tmp_path / "lb", date=DATE, wandb_mode="disabled", plots=False)
+    page = (tmp_path / "lb" / "flickr-test.md").read_text()
+    assert _cells(page, "Model") == ["Model", "Train data", "Seeds"]
+    assert _cells(page, "ezvsl") == ["ezvsl", "vggsound", "0/2"]
+    assert "- center-prior (trivial) (—), seed None: failed in eval: disk gone" in page
+    overview = (tmp_path / "lb" / "overview.md").read_text()
+    assert _cells(overview, "⚠ ezvsl")[2:] == ["—", "**0.305 ± 0.021**", "**0.420 ± 0.028**", "—",
+                                              "2/3"]
+    csv = pd.read_csv(tmp_path / "lb" / "overview.csv").set_index("model")
+    assert csv["flickr-test"].isna().all() and csv.loc["ezvsl", "coverage"] == 2

@@ -288,3 +288,12 @@ def test_ddp_fit_every_model(tmp_path):
     full = 0.5 * (torch.nn.functional.cross_entropy(logits, t)
                   + torch.nn.functional.cross_entropy(logits.t(), t))
     assert abs(0.5 * (g0["loss"] + g1["loss"]) - full.item()) < 1e-4
+
+
+@pytest.mark.parametrize("warmup", [0, 3])
+def test_fnac_declares_its_warmup_as_the_selection_start_of_its_one_stage(warmup):
+    from avbench.models.base import check_fit_stages
+
+    stages = check_fit_stages(FNAC(dim=16, warmup_epochs=warmup).configure_fit_stages())
+    assert len(stages) == 1 and stages[-1].select_after_epochs == warmup
+    assert stages[-1].length() == {}  # the trainer config's length, as before

@@ -353,3 +353,8 @@ def test_ddp_two_process_fit(tmp_path: Path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "DDP_OK" in proc.stdout
     assert "train/loss_att" in proc.stdout and "val/loss_info" in proc.stdout
+
+
+def test_jsa_declares_its_warmup_as_the_selection_start_of_its_one_stage():
+    assert JointSlotSSL(**TINY, warmup_epochs=2).configure_fit_stages()[-1].select_after_epochs == 2
+    assert JointSlotSSL(**TINY).configure_fit_stages()[-1].select_after_epochs == 0

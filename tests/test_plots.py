@@ -1,12 +1,18 @@
 """Leaderboard figures: the success curve in LocalizationMetric and the results, the gallery
-kept by evaluate(gallery=N) and stored by the runner, and the PNGs write_leaderboard makes."""
+kept by evaluate(gallery=N) and stored by the runner, the PNGs write_leaderboard makes, and the
+task hook (a task kind registered from this test draws its own figure)."""
 
 from __future__ import annotations
 
+import ast
+import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -14,10 +20,14 @@ from test_benchmarks_evaluate import FakeDM, avs_items, flickr_items
 from test_leaderboard import DATE, FIXTURE
 
 from avbench.benchmarks import CenterPriorBaseline, FullImageBaseline, evaluate
+from avbench.benchmarks.tasks import TASK_KINDS, PlotRow, TaskSpec
+from avbench.benchmarks.tasks.localization_figures import success_curve
+from avbench.capabilities import Capability
 from avbench.metrics import LocalizationMetric
 from avbench.metrics.localization import AUC_THRESHOLDS, compute_ciou
+from avbench.runner import plots
+from avbench.runner.galleries import gallery_path, load_gallery, save_gallery
 from avbench.runner.leaderboard import write_leaderboard
-from avbench.runner.plots import gallery_path, load_gallery, save_gallery, success_curve
 from avbench.runner.results import ResultStore
 
 
@@ -153,7 +163,7 @@ def test_write_leaderboard_writes_and_links_the_plots(tmp_path):
     records, corrupt = ResultStore(results).load_all()
     assert len(records) == 15 and not corrupt  # the .npz files are not read as results
     fnac1 = next(r for r in records if r.model == "fnac" and r.seed == 1 and r.benchmark == "vggss")
-    assert success_curve(fnac1) is None
+    assert success_curve(fnac1, "localization") is None
 
     out = tmp_path / "lb"
     summary = write_leaderboard(results, out, date=DATE, wandb_mode="disabled")
@@ -227,3 +237,93 @@ def test_runner_saves_galleries_and_leaderboard_shows_them(tmp_path, monkeypatch
     write_leaderboard(store.root, out, date=DATE, wandb_mode="disabled")
     for name in ("vggss_success.png", "vggss_gallery.png", "vggss_bars.png"):
         _png_ok(out / "plots" / name)
+
+
+# --- a task kind registered from test code draws its own figure ---------------------------
+SEEN: dict[str, list[PlotRow]] = {}
+
+
+class ToyFigureTask(TaskSpec):
+    """A made-up task kind whose hook draws one figure of the rows it is given."""
+
+    task: Literal["toy_figure"] = "toy_figure"
+    requires: tuple[Capability, ...] = ("embed",)
+
+    def metric_names(self) -> list[str]:
+        return ["energy"]
+
+    def leaderboard_figures(self, benchmark: str, rows: Sequence[PlotRow]) -> list:
+        from matplotlib.figure import Figure
+
+        SEEN[benchmark] = list(rows)
+        fig = Figure(figsize=(3, 2))
+        ax = fig.subplots()
+        for i, row in enumerate(rows):
+            ax.bar(i, np.mean([r.metrics["energy"] for r in row.records]), color=row.color)
+        return [("energy", fig)]
+
+
+class BrokenFigureTask(TaskSpec):
+    task: Literal["toy_broken"] = "toy_broken"
+    requires: tuple[Capability, ...] = ("embed",)
+
+    def metric_names(self) -> list[str]:
+        return []
+
+    def leaderboard_figures(self, benchmark: str, rows: Sequence[PlotRow]) -> list:
+        raise RuntimeError("no figure today")
+
+
+def test_task_hook_draws_figures_of_an_unregistered_benchmark(tmp_path, monkeypatch, caplog):
+    monkeypatch.setitem(TASK_KINDS, "toy_figure", ToyFigureTask)
+    monkeypatch.setitem(TASK_KINDS, "toy_broken", BrokenFigureTask)
+    results = tmp_path / "results"
+    shutil.copytree(FIXTURE, results)
+    store = ResultStore(results)
+    records, _ = store.load_all()
+    # "toy-bench" is in no registry: its tasks come from the results' protocol
+    protocol = {"toy_figure": ToyFigureTask().model_dump(mode="json"),
+                "toy_broken": BrokenFigureTask().model_dump(mode="json")}
+    energy = {("ezvsl", 0): 0.2, ("ezvsl", 1): 0.4, ("center-prior", None): 0.1,
+              ("fnac", 1): None}
+    for rec in records:
+        if rec.benchmark != "vggss" or (rec.model, rec.seed) not in energy:
+            continue
+        value = energy[(rec.model, rec.seed)]
+        toy = rec.model_copy(update={
+            "benchmark": "toy-bench", "id": f"toy-bench/{rec.job_id}", "protocol": protocol,
+            "metrics": {} if value is None else {"energy": value}, "main_score": "energy",
+            "status": "ok" if value is not None else "error", "leak": None})
+        path = store.write(toy)
+        if rec.model == "ezvsl" and rec.seed == 1:
+            save_gallery(gallery_path(path), {
+                "ids": np.array(["a", "b"]), "image": np.zeros((2, 8, 8, 3), np.uint8),
+                "map": np.zeros((2, 8, 8), np.float16), "gt": np.zeros((2, 8, 8), np.float16)})
+    out = tmp_path / "lb"
+    with caplog.at_level(logging.WARNING, logger="avbench.runner.plots"):
+        summary = write_leaderboard(results, out, date=DATE, wandb_mode="disabled")
+    assert "no figure today" in caplog.text  # the failing hook is logged, nothing else lost
+    _png_ok(out / "plots" / "toy-bench_energy.png")
+    _png_ok(out / "plots" / "toy-bench_bars.png")
+    assert (out / "plots" / "toy-bench_energy.png") in summary.files
+    overview = (out / "overview.md").read_text()
+    assert "### toy-bench\n\n![toy-bench energy](plots/toy-bench_energy.png)\n" \
+           "![toy-bench bars](plots/toy-bench_bars.png)" in overview
+    # the rows handed to the hook: the ok rows in table order, with colour, records, gallery
+    rows = SEEN["toy-bench"]
+    assert [(r.label, r.baseline) for r in rows] == [("ezvsl (vggsound)", False),
+                                                     ("center-prior (trivial)", True)]
+    assert [r.seed for r in rows[0].records] == [0, 1]
+    assert rows[0].color == plt.get_cmap("tab10")(0)  # the suite's first row key
+    assert list(rows[0].gallery["ids"]) == ["a", "b"] and rows[1].gallery is None
+    # the registered benchmarks still draw their task's figures only where there is data
+    assert not (out / "plots" / "vggss_success.png").exists()
+
+
+def test_plots_does_not_import_the_leaderboard():
+    """No import cycle: the leaderboard imports the plots, never the other way round."""
+    tree = ast.parse(Path(plots.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "avbench.runner.leaderboard" not in imported
+    assert not {m for m in imported if m and m.startswith("avbench.benchmarks.tasks.")}

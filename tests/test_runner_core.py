@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from avbench.data.sample import collate
-from avbench.models.base import AVModel, ModelMeta
+from avbench.models.base import AVModel, FitStage, ModelMeta
 from avbench.runner.results import CorruptResult, ResultStore, read_result
 from avbench.runner.runner import Runner, run_suite
 from avbench.runner.suite import Suite, expand
@@ -402,11 +402,16 @@ def test_two_process_cpu_ddp_job(tmp_path, data_root):
 
 
 class TinyWarmup(TinyAV):
-    """Warm-up then a much larger loss: a plain val/loss monitor would pick a warm-up epoch."""
+    """Warm-up then a much larger loss: a plain val/loss monitor would pick a warm-up epoch.
+
+    The warm-up is declared through the fit-stage API (``select_after_epochs``)."""
 
     def __init__(self, warmup_epochs: int = 2, **kw: Any) -> None:
         super().__init__(**kw)
         self.warmup_epochs = warmup_epochs
+
+    def configure_fit_stages(self):
+        return [FitStage(select_after_epochs=self.warmup_epochs)]
 
     def _loss(self, batch):
         loss = super()._loss(batch)
@@ -431,7 +436,7 @@ def test_per_model_trainer_overrides_and_selection_after_warmup(tmp_path, data_r
     # epochs 0-1 are warm-up (val/loss ~1.4), epochs 2-3 have the +100 term: the
     # selected checkpoint is a post-warm-up epoch although its val/loss is larger
     assert warm.selection.best_epoch in (2, 3) and warm.selection.best_score > 100
-    assert "after 2 warm-up epochs" in warm.selection.rule
+    assert "after 2 warm-up epochs" in warm.selection.rule and warm.selection.stage == "fit"
     assert plain.selection.best_epoch == 0 and "warm-up" not in plain.selection.rule
 
 
@@ -461,3 +466,37 @@ def test_parallel_jobs_refuse_multi_device_trainers(tmp_path, data_root):
     d["trainer"] = {**d["trainer"], "devices": 2, "strategy": "ddp"}
     with pytest.raises(ValueError, match="parallel_jobs=2 needs single-device jobs"):
         run_suite(Suite.model_validate(d), tmp_path / "r", progress=False)
+
+
+def test_suite_defined_benchmark_is_registered_run_and_stored(tmp_path, data_root):
+    """``define_benchmarks:`` declares a benchmark as data; load_suite registers it."""
+    import yaml
+
+    from avbench.benchmarks import BENCHMARKS
+    from avbench.runner.suite import load_suite
+
+    defined = {"name": "toy-suite-retrieval", "dataset": "toy", "split": "test",
+               "tasks": [{"task": "retrieval"}], "metrics": ["a2v_r1", "v2a_r1"],
+               "main_score": "v2a_r1", "description": "declared in a suite file"}
+    d = suite_dict(data_root, models=[{"name": "tiny-a", "class_path": f"{MOD}.TinyAV"}],
+                   seeds=(0,), baselines=["random-embedding"],
+                   benchmarks={"toy-suite-retrieval": {"dataset": "toy"}},
+                   define_benchmarks=[defined])
+    suite_file = tmp_path / "defined.yaml"
+    suite_file.write_text(yaml.safe_dump(d))
+    suite = load_suite(suite_file)
+    assert BENCHMARKS["toy-suite-retrieval"].main_score == "v2a_r1"
+    summary = run_suite(suite, tmp_path / "results", progress=False)
+    assert summary.exit_code == 0 and sorted(summary.ok) == [
+        "toy-suite-retrieval/baseline.random-embedding", "toy-suite-retrieval/tiny-a.toy.seed0"]
+    rec = read_result(ResultStore(tmp_path / "results").path(
+        "mock", "toy-suite-retrieval", "tiny-a.toy.seed0"))
+    assert rec.main_score == "v2a_r1" and rec.main_value == rec.metrics["v2a_r1"]
+    assert rec.lower_is_better == [] and rec.higher_is_better
+    # loading the same suite again is fine (equal benchmark); a different one under that name is not
+    assert load_suite(suite_file).benchmarks.keys() == {"toy-suite-retrieval"}
+    with pytest.raises(KeyError, match="toy-suite-retrieval"):
+        load_suite(suite_file, {"define_benchmarks": [defined | {"main_score": "a2v_r1"}]})
+    # without the definition the name would be unknown
+    with pytest.raises(ValueError, match="unknown benchmarks"):
+        Suite.model_validate(suite_dict(data_root, benchmarks={"toy-undeclared": {"dataset": "toy"}}))

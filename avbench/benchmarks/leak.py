@@ -4,17 +4,22 @@ contains about 3.7k of the 5,158 VGG-SS test clips).
 :func:`check_leak` compares any training id list with any test set after
 normalising ids, so that ``frames/abc_000030.jpg``, ``abc_000030.wav`` and
 ``abc_30`` (VGGSound ``<youtube_id>_<start>`` with an unpadded start) are the
-same clip. The evaluator attaches the report to every result when it is given
-the model's training ids, and the leaderboard shows it.
+same clip. Id list files are read by :func:`avbench.data.id_lists.read_ids`
+(re-exported here as ``read_id_list``). The evaluator attaches the report to
+every result when it is given the model's training ids, and the leaderboard
+shows it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, computed_field
+
+# The one id-list reader (format and errors there); re-exported for avbench.benchmarks.
+from avbench.data.id_lists import read_ids as read_id_list
 
 _MEDIA_EXT = {
     ".mp4", ".mkv", ".webm", ".avi", ".wav", ".flac", ".mp3", ".jpg", ".jpeg",
@@ -96,24 +101,4 @@ def check_leak(
     )
 
 
-def read_id_list(path: str | Path) -> list[str]:
-    """Ids from a list file: one per line, or the first column of a CSV/TSV.
-
-    Blank lines and ``#`` comments are skipped; a header line whose first
-    field is ``id``/``file``/``name``/``video_id``/``youtube_id`` is dropped.
-    """
-    path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"{path}: id list does not exist") from err
-    ids = []
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        first = re.split(r"[,\t]", line, maxsplit=1)[0].strip().strip('"')
-        if first.lower() in {"id", "file", "name", "video_id", "youtube_id", "filename"}:
-            continue
-        ids.append(first)
-    return ids
+__all__ = ["LeakReport", "check_leak", "normalize_id", "read_id_list"]

@@ -3,37 +3,57 @@
 ``BENCHMARKS`` maps a name to its :class:`BenchmarkMeta`; :func:`applicability`
 decides whether a model can be evaluated on a benchmark from its declared
 capabilities, and :func:`plan` expands models x benchmarks into the pairs to
-run and the pairs skipped, each with its reason.
+run and the pairs skipped, each with its reason. The built-in benchmarks are
+data (``builtin/<dataset family>.yaml``), registered on import.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict
 
-from avbench.benchmarks.meta import (
-    BenchmarkMeta,
-    DiscoveryTask,
-    GraphRecoveryTask,
-    LocalizationTask,
-    RetrievalTask,
-    SegmentationTask,
-)
+from avbench.benchmarks.meta import BenchmarkMeta
 
-_LOC = ("ap50", "auc", "mean_ciou")
-_R_AV = tuple(f"{d}_r{k}" for d in ("a2v", "v2a") for k in (1, 5, 10))
+#: the built-in benchmarks, one YAML file per dataset family (a list of BenchmarkMeta mappings,
+#: the format of a suite's ``define_benchmarks:``)
+BUILTIN_DIR = Path(__file__).with_name("builtin")
 
 BENCHMARKS: dict[str, BenchmarkMeta] = {}
 
 
 def register(meta: BenchmarkMeta, *, overwrite: bool = False) -> BenchmarkMeta:
-    """Add a benchmark to :data:`BENCHMARKS` (names are unique)."""
-    if meta.name in BENCHMARKS and not overwrite:
-        raise KeyError(f"benchmark {meta.name!r} is already registered")
-    BENCHMARKS[meta.name] = meta
-    return meta
+    """Add a benchmark to :data:`BENCHMARKS` (names are unique).
+
+    Registering a meta equal to the one already held under its name is a
+    no-op (a suite file may declare a benchmark that is already known).
+
+    Raises:
+        KeyError: a different benchmark is registered under that name and
+            ``overwrite`` is false.
+    """
+    old = BENCHMARKS.get(meta.name)
+    if old is not None and old != meta and not overwrite:
+        raise KeyError(f"benchmark {meta.name!r} is already registered (differently)")
+    if old is None or overwrite:
+        BENCHMARKS[meta.name] = meta
+    return BENCHMARKS[meta.name]
+
+
+def load_benchmarks(path: str | Path) -> list[BenchmarkMeta]:
+    """Validate and register the benchmarks of a YAML file (a list of BenchmarkMeta mappings).
+
+    Raises:
+        ValueError: the file does not hold a list; pydantic.ValidationError: an
+            entry is not a valid benchmark; KeyError: see :func:`register`.
+    """
+    entries = yaml.safe_load(Path(path).read_text()) or []
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected a list of benchmarks, got {type(entries).__name__}")
+    return [register(BenchmarkMeta.model_validate(e)) for e in entries]
 
 
 def get_benchmark(name: str | BenchmarkMeta) -> BenchmarkMeta:
@@ -47,129 +67,12 @@ def get_benchmark(name: str | BenchmarkMeta) -> BenchmarkMeta:
 
 
 def list_benchmarks() -> list[str]:
+    """The registered benchmark names, sorted."""
     return sorted(BENCHMARKS)
 
 
-# --- entries ----------------------------------------------------------------
-register(
-    BenchmarkMeta(
-        name="flickr-test",
-        dataset="flickr",
-        split="test",
-        tasks=(LocalizationTask(),),
-        metrics=_LOC,
-        main_score="ap50",
-        description="Flickr-SoundNet test (249/250 images, 3-annotator consensus maps).",
-        reference="A1",
-    )
-)
-register(
-    BenchmarkMeta(
-        name="vggss",
-        dataset="vggss",
-        subset="all",
-        split="test",
-        tasks=(LocalizationTask(), RetrievalTask(ks=(1, 5, 10), relevance="class")),
-        metrics=_LOC + _R_AV,
-        main_score="ap50",
-        description="VGG-SS (5,158 clips, 221 classes): localization and class-match retrieval.",
-        reference="A1, A3",
-    )
-)
-for _sub in ("heard", "unheard"):
-    register(
-        BenchmarkMeta(
-            name=f"vggss-{_sub}",
-            dataset="vggss",
-            subset=_sub,
-            split="test",
-            tasks=(LocalizationTask(),),
-            metrics=_LOC,
-            main_score="ap50",
-            description=f"VGG-SS {_sub} test split (110 heard / 110 unheard classes).",
-            reference="A1",
-        )
-    )
-for _sub in ("s4", "ms3"):
-    register(
-        BenchmarkMeta(
-            name=f"avsbench-{_sub}",
-            dataset="avsbench",
-            subset=_sub,
-            split="test",
-            tasks=(
-                SegmentationTask(),
-                LocalizationTask(gt_key="masks", empty_gt="exclude"),
-            ),
-            metrics=("miou", "fscore") + _LOC,
-            main_score="miou",
-            description=(
-                f"AVSBench {_sub.upper()} test, zero-shot: segmentation from a "
-                "localization map (min-max, S > 0.5 / F curve) or a segmentation "
-                "head, and cIoU on frames with a non-empty mask."
-            ),
-            reference="A2, A1",
-        )
-    )
-for _ds, _desc in (("ave", "AVE-15 (ILI protocol)"), ("vegas", "VEGAS (10 classes)")):
-    register(
-        BenchmarkMeta(
-            name=f"{_ds}-retrieval",
-            dataset=_ds,
-            split="test",
-            tasks=(RetrievalTask(ks=(), compute_map=True, relevance="class"),),
-            metrics=("a2v_map", "v2a_map", "map"),
-            main_score="map",
-            description=f"{_desc}: MAP@all audio->visual and visual->audio, class relevance.",
-            reference="A3",
-        )
-    )
-register(
-    BenchmarkMeta(
-        name="ego4d-discovery",
-        dataset="ego4d",
-        split="test",
-        tasks=(DiscoveryTask(),),
-        metrics=("roc_auc", "pr_auc"),
-        main_score="roc_auc",
-        description="Ego4D narrated clips: does the action make sound? ROC-AUC / PR-AUC.",
-        reference="A5",
-    )
-)
-register(
-    BenchmarkMeta(
-        name="ego4d-retrieval",
-        dataset="ego4d",
-        split="test",
-        tasks=(RetrievalTask(ks=(1, 5, 10), relevance="instance"),),
-        metrics=_R_AV,
-        main_score="a2v_r1",
-        description="Ego4D clips: instance retrieval (the paired clip is the only match).",
-        reference="A3",
-    )
-)
-register(
-    BenchmarkMeta(
-        name="synthetic-graph-recovery",
-        dataset="synthetic",
-        split="train",
-        tasks=(GraphRecoveryTask(),),
-        metrics=(
-            "edge_f1",
-            "edge_precision",
-            "edge_recall",
-            "shd",
-            "skeleton_f1",
-        ),
-        main_score="edge_f1",
-        description=(
-            "Planted (modality, category) co-occurrence graph of the synthetic "
-            "world (cooccurrence_graph.json beside the training data) vs "
-            "model.class_graph()."
-        ),
-        reference="A6",
-    )
-)
+for _file in sorted(BUILTIN_DIR.glob("*.yaml")):
+    load_benchmarks(_file)
 
 
 # --- applicability ------------------------------------------------------------
@@ -186,6 +89,7 @@ class Applicability(BaseModel):
 
 
 def model_name(model: Any) -> str:
+    """``model.meta.name``, else the model's class name."""
     meta = getattr(model, "meta", None)
     return str(getattr(meta, "name", None) or type(model).__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 _EXPORTS: dict[str, str] = {
     # datasets (DESIGN 4.2)
     "VGGSound": "avbench.data.datasets.vggsound",
-    "VGGSS": "avbench.data.datasets.vggsound",
+    "VGGSS": "avbench.data.datasets.vggss",
     "FlickrSoundNet": "avbench.data.datasets.flickr",
     "AVSBench": "avbench.data.datasets.avsbench",
     "AVE": "avbench.data.datasets.ave",

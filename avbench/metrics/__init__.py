@@ -13,7 +13,8 @@ GraphRecoveryMetric    A6 planted graph            edge_precision/recall/f1, shd
 All are vectorised in torch, store per-sample values keyed by sample id and
 reduce them in ``compute()`` after de-duplication, so results do not depend
 on the batch size and a DDP run (with DistributedSampler padding) gives the
-single-process numbers exactly. See ``docs/protocols.md``.
+single-process numbers exactly. See ``docs/protocols.md``. Metric direction
+(lower is better) is declared by the task specs in :mod:`avbench.benchmarks.tasks`.
 """
 
 from avbench.metrics._common import dedup_by_key, keys_for, stable_key
@@ -31,22 +32,12 @@ from avbench.metrics.localization import LocalizationMetric, compute_ciou, summa
 from avbench.metrics.retrieval import CrossModalRetrieval, retrieval_scores
 from avbench.metrics.segmentation import AVSBenchMetric
 
-#: metrics where lower is better (everything else: higher is better)
-LOWER_IS_BETTER = frozenset({"shd"})
-
-
-def higher_is_better(metric: str) -> bool:
-    """Direction of a metric name produced by these evaluators."""
-    return metric not in LOWER_IS_BETTER
-
-
 __all__ = [
     "AVSBenchMetric",
     "CrossModalRetrieval",
     "DiscoveryMetric",
     "Graph",
     "GraphRecoveryMetric",
-    "LOWER_IS_BETTER",
     "LocalizationMetric",
     "as_graph",
     "compute_ciou",
@@ -55,7 +46,6 @@ __all__ = [
     "edge_stability",
     "from_causallearn",
     "graph_recovery_scores",
-    "higher_is_better",
     "keys_for",
     "load_graph",
     "retrieval_scores",

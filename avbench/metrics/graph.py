@@ -266,7 +266,9 @@ class GraphRecoveryMetric(Metric):
     """
 
     is_differentiable = False
-    higher_is_better = True
+    # torchmetrics' flag; mixed here (F1 up, SHD down). The project's metric direction is
+    # the task spec's ``lower_is_better`` (avbench.benchmarks.tasks.graph_recovery).
+    higher_is_better = None
     full_state_update = False
 
     def __init__(self, undirected: UndirectedMode = "both", **kwargs: Any) -> None:

@@ -2,7 +2,7 @@
 
 Per frame, with scores S in [0, 1] (``sigmoid(logits)`` for a segmentation
 model; for a zero-shot localization model the benchmark passes the min-max
-normalised, bilinearly upsampled map, see :mod:`avbench.benchmarks.evaluate`)
+normalised, bilinearly upsampled map, see :mod:`avbench.benchmarks.tasks.segmentation`)
 and a binary GT mask G (``mask > 0.5``):
 
 * **IoU** of the binary prediction ``S > 0.5`` (the reference's

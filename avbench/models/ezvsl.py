@@ -1,14 +1,14 @@
 """EZ-VSL: "Localizing Visual Sounds the Easy Way" (Mo & Morgado, ECCV 2022).
 
 Reference code: https://github.com/stoneMo/EZ-VSL (``model.py``, ``train.py``,
-``test.py``). This module also holds :class:`DenseVSLModel`, the plumbing the
-whole EZ-VSL line shares (FNAC and SLAVC build on EZ-VSL's code; LVS shares
-the backbones and front-end).
+``test.py``). The plumbing the whole EZ-VSL line shares (FNAC and SLAVC build
+on EZ-VSL's code; LVS shares the backbones and front-end) is
+:class:`~avbench.models.dense_vsl.DenseVSLModel`.
 
 Architecture (REFERENCE C, shared SSL backbone)
     image: ResNet-18 to ``layer4`` (7x7x512 at 224 px; ImageNet weights in the
     paper) -> 1x1 conv to ``dim`` -> L2 normalisation per location: ``v_n(h,w)``.
-    audio: log spectrogram (:class:`avbench.data.audio.LogSpectrogram`, 257
+    audio: log spectrogram (:class:`avbench.nn.frontends.LogSpectrogram`, 257
     bins) -> ResNet-18 from scratch with a 1-channel stem -> global MAX pool
     -> linear to ``dim`` -> L2 normalisation: ``a_m``.
     Weights not loaded from a checkpoint follow the reference initialisation
@@ -67,148 +67,25 @@ Deviations, with reasons
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from avbench.data.audio import LogSpectrogram
-from avbench.models.base import AVModel, ModelMeta, register
+from avbench.models.base import ModelMeta, register
+from avbench.models.dense_vsl import DenseVSLModel, ezvsl_init_
 from avbench.nn.distributed import gather_with_offset
-from avbench.nn.encoders import AudioEncoder, ImageEncoder
 from avbench.nn.heads import ConvProjection, LinearProjection
 from avbench.nn.losses import info_nce_logits
 from avbench.nn.similarity import (
     av_similarity,
     max_over_locations,
     mean_over_locations,
-    object_saliency,
-    ogl_combine,
     paired_similarity,
 )
 
-__all__ = ["DenseVSLModel", "EZVSL", "ezvsl_init_"]
-
-
-def ezvsl_init_(module: nn.Module) -> None:
-    """Reference initialisation of the EZ-VSL line for non-pretrained parts.
-
-    Convs: Kaiming normal (fan-out, ReLU); linears: truncated normal std 0.01;
-    batch/group norms: weight N(1, 0.02), bias 0 (EZ-VSL ``model.py``).
-    """
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            nn.init.normal_(m.weight, mean=1.0, std=0.02)
-            nn.init.constant_(m.bias, 0.0)
-
-
-class DenseVSLModel(AVModel):
-    """Shared plumbing of the EZ-VSL line: front-end, backbones, steps, OGL.
-
-    Subclasses implement :meth:`compute_losses` (a dict of named terms plus
-    ``"total"``), :meth:`embed` and :meth:`localize`. Backbone arguments:
-
-    Args:
-        image_arch, audio_arch: timm architectures (paper: ``resnet18``).
-        image_pretrained, audio_pretrained: local weight files (``None`` =
-            random init; the papers use ImageNet weights for the image net).
-        image_width, audio_width: ResNet base width (``None`` = 64); for CPU
-            configs.
-        image_layers, audio_layers: ResNet blocks per stage (``None`` =
-            ``(2, 2, 2, 2)`` for resnet18); for CPU configs.
-        out_stride: image (and audio) backbone output stride, 32 or 16.
-        spectrogram: keyword arguments of :class:`LogSpectrogram` (``None`` =
-            its defaults, the EZ-VSL recipe: n_fft 512, hop 238, log(S+1e-7)/12).
-        ogl_pretrained_path: local ImageNet weights for OGL's separate object
-            prior network (see module docstring); ``None`` = own backbone.
-        ogl_alpha: OGL mixing weight of the AV map.
-        lr, weight_decay, optimizer, betas: see :class:`AVModel`.
-    """
-
-    def __init__(
-        self,
-        image_arch: str = "resnet18",
-        image_pretrained: str | None = None,
-        image_width: int | None = None,
-        image_layers: Sequence[int] | None = None,
-        audio_arch: str = "resnet18",
-        audio_pretrained: str | None = None,
-        audio_width: int | None = None,
-        audio_layers: Sequence[int] | None = None,
-        out_stride: int = 32,
-        spectrogram: dict[str, Any] | None = None,
-        ogl_pretrained_path: str | None = None,
-        ogl_alpha: float = 0.4,
-        lr: float = 1e-4,
-        weight_decay: float = 0.0,
-        optimizer: Literal["adam", "adamw"] = "adam",
-        betas: tuple[float, float] = (0.9, 0.999),
-    ) -> None:
-        super().__init__(lr=lr, weight_decay=weight_decay, optimizer=optimizer, betas=betas)
-        self.spectrogram = LogSpectrogram(**(spectrogram or {}))
-        self.image_encoder = ImageEncoder(
-            image_arch, image_pretrained, out_stride=out_stride, width=image_width,
-            layers=image_layers,
-        )
-        self.audio_encoder = AudioEncoder(
-            audio_arch, 1, audio_pretrained, out_stride=out_stride, width=audio_width,
-            layers=audio_layers,
-        )
-        if audio_pretrained is None:
-            ezvsl_init_(self.audio_encoder)
-        self.ogl_alpha = ogl_alpha
-        self.object_encoder: ImageEncoder | None = None
-        if ogl_pretrained_path is not None:
-            self.object_encoder = ImageEncoder(image_arch, ogl_pretrained_path)
-            self.object_encoder.requires_grad_(False)
-            self.object_encoder.eval()
-
-    # --- features -------------------------------------------------------
-    def audio_backbone(self, audio: torch.Tensor) -> torch.Tensor:
-        """Waveform [B,1,L] -> globally MAX-pooled audio feature [B,C]."""
-        feat = self.audio_encoder(self.spectrogram(audio))
-        return feat.flatten(2).max(dim=-1).values
-
-    def image_backbone(self, image: torch.Tensor) -> torch.Tensor:
-        """Image [B,3,H,W] in [0,1] -> backbone map [B,C,h,w]."""
-        return self.image_encoder(image)
-
-    # --- steps ------------------------------------------------------------
-    def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
-
-    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        losses = self.compute_losses(batch)
-        self.log_losses(losses, "train", batch["image"].shape[0])
-        return losses["total"]
-
-    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        losses = self.compute_losses(batch)
-        self.log_losses(losses, "val", batch["image"].shape[0])
-        return losses["total"]
-
-    # --- OGL ----------------------------------------------------------------
-    def object_map(self, image: torch.Tensor) -> torch.Tensor:
-        """Object saliency ``mean_c |layer4_c|`` [B,h,w] (EZ-VSL OGL prior)."""
-        encoder = self.object_encoder if self.object_encoder is not None else self.image_encoder
-        if self.object_encoder is not None:
-            self.object_encoder.eval()
-        return object_saliency(encoder(image))
-
-    def localize_ogl(self, batch: Mapping[str, Any], alpha: float | None = None) -> torch.Tensor:
-        """Object-guided localization: ``alpha*norm(AV) + (1-alpha)*norm(OBJ)`` [B,h,w]."""
-        av = self.localize(batch)
-        obj = self.object_map(batch["image"])
-        if obj.shape[-2:] != av.shape[-2:]:
-            obj = F.interpolate(obj[:, None], size=av.shape[-2:], mode="bilinear",
-                                align_corners=False)[:, 0]
-        return ogl_combine(av, obj, self.ogl_alpha if alpha is None else alpha)
+__all__ = ["EZVSL"]
 
 
 @register("ezvsl")

@@ -87,7 +87,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avbench.models.base import ModelMeta, register
+from avbench.models.base import FitStage, ModelMeta, register
 from avbench.models.ezvsl import EZVSL
 from avbench.nn.losses import info_nce_logits
 from avbench.nn.similarity import mean_over_locations, minmax_normalize, paired_similarity
@@ -115,7 +115,7 @@ class FNAC(EZVSL):
             features (0.6).
         warmup_epochs: contrastive-only epochs before the L1 terms join (3).
         gather_negatives: contrast against all ranks' samples under DDP.
-        **backbone arguments**: as :class:`~avbench.models.ezvsl.DenseVSLModel`.
+        **backbone arguments**: as :class:`~avbench.models.dense_vsl.DenseVSLModel`.
     """
 
     meta = ModelMeta(
@@ -171,6 +171,14 @@ class FNAC(EZVSL):
 
     def in_warmup(self) -> bool:
         return self.current_epoch < self.warmup_epochs
+
+    def configure_fit_stages(self) -> list[FitStage]:
+        """One stage; VAL selection skips the contrastive-only warm-up epochs.
+
+        Their ``val/loss`` lacks the L1 terms (weight 100 in the paper config), so
+        a warm-up epoch would always look best although it is not the method.
+        """
+        return [FitStage(select_after_epochs=self.warmup_epochs)]
 
     def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         visual = self.visual_map(batch["image"])

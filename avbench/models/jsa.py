@@ -131,10 +131,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avbench.data.audio import LogSpectrogram
-from avbench.models.base import AVModel, ModelMeta, register
+from avbench.models.base import AVModel, FitStage, ModelMeta, register
 from avbench.nn.distributed import gather_with_offset
 from avbench.nn.encoders import AudioEncoder, ImageEncoder
+from avbench.nn.frontends import LogSpectrogram
 from avbench.nn.heads import ConvProjection
 from avbench.nn.losses import info_nce_logits
 from avbench.nn.similarity import ogl_combine
@@ -489,6 +489,10 @@ class JointSlotSSL(AVModel):
         if stats is not None:
             stats["false_negatives_removed"] = fn_mask.float().sum(dim=1).mean()
         return {"total": total, "info": info, "recon": recon, "div": div, "att": att}
+
+    def configure_fit_stages(self) -> list[FitStage]:
+        """One stage; VAL selection skips the ``info``-only warm-up epochs (none by default)."""
+        return [FitStage(select_after_epochs=self.warmup_epochs)]
 
     def current_epoch_or_zero(self) -> int:
         """``current_epoch`` when attached to a trainer, else 0."""

@@ -65,7 +65,7 @@ import torch
 import torch.nn.functional as F
 
 from avbench.models.base import ModelMeta, register
-from avbench.models.ezvsl import DenseVSLModel, ezvsl_init_
+from avbench.models.dense_vsl import DenseVSLModel, ezvsl_init_
 from avbench.nn.distributed import gather_with_offset
 from avbench.nn.similarity import av_similarity, mean_over_locations, paired_similarity
 
@@ -123,7 +123,7 @@ class LVS(DenseVSLModel):
         tri_map: separate negative threshold (True) or ``N = 1 - P``.
         hard_negative: include the own background as a hard negative (True).
         gather_negatives: contrast against all ranks' audios under DDP.
-        **backbone arguments**: as :class:`~avbench.models.ezvsl.DenseVSLModel`
+        **backbone arguments**: as :class:`~avbench.models.dense_vsl.DenseVSLModel`
             (both backbones are built with output stride 16).
     """
 

@@ -65,7 +65,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from avbench.models.base import ModelMeta, register
-from avbench.models.ezvsl import DenseVSLModel, ezvsl_init_
+from avbench.models.dense_vsl import DenseVSLModel, ezvsl_init_
 from avbench.nn.distributed import all_gather_no_grad, gather_with_offset
 from avbench.nn.heads import ConvProjection, LinearProjection
 from avbench.nn.losses import info_nce_logits
@@ -109,7 +109,7 @@ class SLAVC(DenseVSLModel):
         gather_negatives: contrast against all ranks' audios under DDP.
         out_stride: backbone output stride; 32 is the paper's (7x7 at 224
             px); CPU configs at 128 px use 16 (8x8 instead of 4x4).
-        **backbone arguments**: as :class:`~avbench.models.ezvsl.DenseVSLModel`.
+        **backbone arguments**: as :class:`~avbench.models.dense_vsl.DenseVSLModel`.
     """
 
     meta = ModelMeta(

@@ -1,4 +1,4 @@
-"""Shared building blocks: backbones, heads, similarity volume, losses, DDP gather."""
+"""Shared building blocks: audio front-ends, backbones, heads, similarity volume, losses, DDP gather."""
 
 from avbench.nn.distributed import (
     all_gather_no_grad,
@@ -9,6 +9,7 @@ from avbench.nn.distributed import (
     is_distributed,
 )
 from avbench.nn.encoders import AudioEncoder, ImageEncoder
+from avbench.nn.frontends import LogMelSpectrogram, LogSpectrogram, scipy_window
 from avbench.nn.heads import ConvProjection, LinearProjection, MLPHead
 from avbench.nn.losses import info_nce, info_nce_logits, positive_targets
 from avbench.nn.similarity import (
@@ -26,6 +27,8 @@ __all__ = [
     "ConvProjection",
     "ImageEncoder",
     "LinearProjection",
+    "LogMelSpectrogram",
+    "LogSpectrogram",
     "MLPHead",
     "all_gather_no_grad",
     "all_gather_with_grad",
@@ -43,4 +46,5 @@ __all__ = [
     "ogl_combine",
     "paired_similarity",
     "positive_targets",
+    "scipy_window",
 ]

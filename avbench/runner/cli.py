@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 
 def benchmark_main(argv: Sequence[str]) -> int:
-    from avbench.cli import parse_assignments
+    """``avbench benchmark``: run a suite into a result store; returns the exit code."""
+    from avbench.runner.assignments import parse_assignments
     from avbench.runner.runner import OVERWRITE_MODES, run_suite
     from avbench.runner.suite import load_suite
 
@@ -43,6 +44,7 @@ def benchmark_main(argv: Sequence[str]) -> int:
 
 
 def leaderboard_main(argv: Sequence[str]) -> int:
+    """``avbench leaderboard``: write tables and figures from a result store; returns the exit code."""
     from avbench.runner.leaderboard import write_leaderboard
 
     p = argparse.ArgumentParser(

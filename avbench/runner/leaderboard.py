@@ -3,152 +3,77 @@
 Per benchmark: one row per (model, training dataset) and per trivial
 baseline, one column per metric, cells ``mean ± std`` over the seeds that
 finished (sample std, ddof=1; a single seed shows the mean only), the best
-mean of each column in bold (``shd``-like metrics: lowest), the seeds that
-finished over the seeds expected, and notes for failed runs and train/test
-leaks (rows marked ⚠). The overview has the main score of every benchmark
-and their mean, taken only over rows that have every benchmark (else ``—``).
-A footer names the commit(s), the date, the suite and the data preset.
+mean of each column in bold (lowest for the metrics the results list in
+``lower_is_better``, marked ↓), the seeds that finished over the seeds
+expected, and notes for failed runs and train/test leaks (rows marked ⚠).
+The overview has the main score of every benchmark and their mean, taken only
+over rows that have every benchmark (else ``—``). A footer names the
+commit(s), the date, the suite and the data preset.
+
+How: the results become one long DataFrame (:func:`scores_frame`, one row per
+result and metric), aggregated with ``groupby``/``agg`` (:func:`benchmark_table`)
+and rendered with ``DataFrame.to_markdown`` (tabulate) and ``to_csv``.
 
 Corrupt result files are listed in the overview's notes and never used.
-Figures (success curves, heat-map galleries, seed bars) go to ``plots/``
-(:mod:`avbench.runner.plots`) and are linked from the overview.
+Figures go to ``plots/`` (:mod:`avbench.runner.plots`, which is handed plain
+DataFrames) and are linked from the overview.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
-from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from avbench.runner.results import (
-    LOWER_IS_BETTER,
-    CorruptResult,
-    ResultRecord,
-    ResultStore,
-    atomic_write_text,
-)
+import numpy as np
+import pandas as pd
+
+from avbench.atomic_io import atomic_write_text
+from avbench.runner.results import CorruptResult, ResultRecord, ResultStore
 
 DASH = "—"
+#: the key of a table row; ``kind`` is ordered so that models sort before baselines
+ROW_KEY = ["kind", "model", "train_dataset"]
+KIND = pd.CategoricalDtype(["model", "baseline"], ordered=True)
+#: one result in the long frame
+RESULT_KEY = ["suite", "benchmark", "job_id"]
+_STATS = ("mean", "std", "n")
 
 
-@dataclass(frozen=True, order=True)
-class RowKey:
-    kind_order: int  # models first, then baselines
-    model: str
-    train_dataset: str
+# --- the long frame ------------------------------------------------------------------------------
+def scores_frame(records: Sequence[ResultRecord]) -> pd.DataFrame:
+    """One row per (result, metric), in the order of ``records`` and of each result's metrics.
 
-    @property
-    def kind(self) -> str:
-        return "model" if self.kind_order == 0 else "baseline"
-
-    def label(self) -> str:
-        return self.model if self.kind == "model" else f"{self.model} (trivial)"
-
-
-def _row_key(r: ResultRecord) -> RowKey:
-    if r.kind == "baseline":
-        return RowKey(1, r.model, DASH)
-    return RowKey(0, r.model, r.train_dataset or DASH)
-
-
-@dataclass
-class Cell:
-    values: list[float] = field(default_factory=list)
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float | None:
-        return statistics.fmean(self.values) if self.values else None
-
-    @property
-    def std(self) -> float | None:
-        return statistics.stdev(self.values) if len(self.values) > 1 else None
-
-    def text(self, digits: int = 3) -> str:
-        if not self.values:
-            return DASH
-        if self.std is None:
-            return f"{self.mean:.{digits}f}"
-        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
-
-
-@dataclass
-class Row:
-    key: RowKey
-    cells: dict[str, Cell] = field(default_factory=dict)
-    seeds_ok: set[Any] = field(default_factory=set)
-    failed: list[ResultRecord] = field(default_factory=list)
-    leaks: list[str] = field(default_factory=list)
-    records: list[ResultRecord] = field(default_factory=list)  # the ok seeds (for the plots)
-
-
-@dataclass
-class BenchmarkTable:
-    benchmark: str
-    metrics: list[str]
-    main_score: str
-    rows: dict[RowKey, Row]
-    seeds_expected: int
-
-    def best(self, metric: str) -> float | None:
-        means = [r.cells[metric].mean for r in self.rows.values()
-                 if metric in r.cells and r.cells[metric].mean is not None]
-        if not means:
-            return None
-        return min(means) if _lower_better(metric) else max(means)
-
-
-def _lower_better(metric: str) -> bool:
-    return metric in LOWER_IS_BETTER or metric.endswith("_loss")
-
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)
-
-
-def _metric_order(records: list[ResultRecord]) -> list[str]:
-    from avbench.benchmarks import BENCHMARKS
-
-    bench = BENCHMARKS.get(records[0].benchmark)
-    present = {k for r in records for k in r.metrics}
-    names = [m for m in (bench.metrics if bench is not None else ()) if m in present]
+    Columns: ``suite``, ``benchmark``, ``job_id``, ``kind`` (categorical, models
+    first), ``model``, ``train_dataset`` (``—`` for baselines and when unknown),
+    ``seed`` (Int64, <NA> for baselines), ``status`` (``ok``/``error``),
+    ``main_score``, ``metric`` (None for a result without metrics), ``value``
+    (float, NaN when missing or not finite), ``lower`` (the result lists the
+    metric in ``lower_is_better``), ``leak`` (note text of a leaking ok result,
+    else None), ``error`` (note text of a failed result, else None) and
+    ``record`` (the :class:`ResultRecord`, for the figures).
+    """
+    rows: list[dict[str, Any]] = []
     for r in records:
-        for k in r.metrics:
-            if k not in names:
-                names.append(k)
-    return names
-
-
-def benchmark_table(records: list[ResultRecord]) -> BenchmarkTable:
-    """Aggregate the results of one benchmark (one suite) over seeds."""
-    metrics = _metric_order(records)
-    rows: dict[RowKey, Row] = {}
-    for r in sorted(records, key=lambda r: (_row_key(r), r.seed if r.seed is not None else -1)):
-        row = rows.setdefault(_row_key(r), Row(_row_key(r)))
-        if not r.ok:
-            row.failed.append(r)
-            continue
-        row.seeds_ok.add(r.seed)
-        row.records.append(r)
-        for m in metrics:
-            row.cells.setdefault(m, Cell())
-            v = r.metrics.get(m)
-            if _finite(v):
-                row.cells[m].values.append(float(v))  # type: ignore[arg-type]
-        if r.leak and r.leak.get("n_overlap", 0) > 0:
-            row.leaks.append(_leak_text(r))
-    seeds = [len(row.seeds_ok) + len(row.failed) for row in rows.values() if row.key.kind == "model"]
-    return BenchmarkTable(
-        benchmark=records[0].benchmark, metrics=metrics, main_score=records[0].main_score,
-        rows=dict(sorted(rows.items())), seeds_expected=max(seeds, default=1),
-    )
+        base = {
+            "suite": r.suite, "benchmark": r.benchmark, "job_id": r.job_id, "kind": r.kind,
+            "model": r.model,
+            "train_dataset": DASH if r.kind == "baseline" else (r.train_dataset or DASH),
+            "seed": r.seed, "status": r.status, "main_score": r.main_score,
+            "leak": _leak_text(r) if r.ok and r.leak and r.leak.get("n_overlap", 0) > 0 else None,
+            "error": None if r.ok else _error_text(r), "record": r,
+        }
+        lower = set(r.lower_is_better)
+        metrics = list(r.metrics.items()) or [(None, None)]
+        rows += [{**base, "metric": m, "value": v, "lower": m in lower} for m, v in metrics]
+    columns = [*RESULT_KEY, "kind", "model", "train_dataset", "seed", "status", "main_score",
+               "metric", "value", "lower", "leak", "error", "record"]
+    df = pd.DataFrame(rows, columns=columns).astype(
+        {"kind": KIND, "seed": "Int64", "value": "float64", "lower": "bool"})
+    df["value"] = df["value"].where(np.isfinite(df["value"]))  # inf: not a score
+    return df
 
 
 def _leak_text(r: ResultRecord) -> str:
@@ -159,111 +84,186 @@ def _leak_text(r: ResultRecord) -> str:
     return f"seed {r.seed}: {leak.summary()}"
 
 
-# --- rendering --------------------------------------------------------------------------------
-def _md(header: list[str], rows: list[list[str]], align: list[str]) -> str:
-    sep = {"l": ":---", "r": "---:", "c": ":---:"}
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(sep[a] for a in align) + " |"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+def _error_text(r: ResultRecord) -> str:
+    msg = r.error.message.splitlines()[0][:200] if r.error and r.error.message else ""
+    return f"failed in {r.error.stage if r.error else '?'}: {msg}"
 
 
-def _bold_if(text: str, value: float | None, best: float | None) -> str:
-    if value is not None and best is not None and math.isclose(value, best, rel_tol=0, abs_tol=1e-12):
-        return f"**{text}**"
+def _label(model: str, kind: str) -> str:
+    return model if kind == "model" else f"{model} (trivial)"
+
+
+# --- one benchmark -------------------------------------------------------------------------------
+@dataclass
+class BenchmarkTable:
+    """The aggregates of one benchmark (one suite).
+
+    ``stats``: index = the row key (``kind``, ``model``, ``train_dataset``, sorted),
+    columns = (metric, ``mean``|``std``|``n``) over the finite values of the ok seeds;
+    ``rows``: same index, columns ``seeds_ok``, ``failed``, ``leak`` (bool).
+    """
+
+    benchmark: str
+    main_score: str
+    metrics: list[str]
+    lower: frozenset[str]  # the metrics where lower is better
+    stats: pd.DataFrame
+    rows: pd.DataFrame
+    seeds_expected: int
+    notes: list[str] = field(default_factory=list)
+
+    def best(self, metric: str) -> float | None:
+        """Best mean of a column (lowest for lower-is-better metrics), None when empty."""
+        means = self.stats[(metric, "mean")].dropna()
+        if means.empty:
+            return None
+        return float(means.min() if metric in self.lower else means.max())
+
+    def main_stats(self) -> pd.DataFrame:
+        """``mean``, ``std``, ``n`` of the main score per row (NaN/0 when no result has it)."""
+        if self.main_score in self.metrics:
+            return self.stats[self.main_score]
+        return pd.DataFrame({"mean": float("nan"), "std": float("nan"), "n": 0},
+                            index=self.stats.index)
+
+
+def _metric_order(df: pd.DataFrame) -> list[str]:
+    """The registered benchmark's metrics that occur first, then the others as they come."""
+    from avbench.benchmarks import get_benchmark
+
+    present = list(df["metric"].dropna().unique())
+    try:
+        declared = list(get_benchmark(df["benchmark"].iat[0]).metrics)
+    except KeyError:  # not registered in this process: the results' order
+        declared = []
+    first = [m for m in declared if m in present]
+    return first + [m for m in present if m not in first]
+
+
+def benchmark_table(records: Sequence[ResultRecord] | pd.DataFrame) -> BenchmarkTable:
+    """Aggregate the results of one benchmark (one suite) over seeds.
+
+    ``records``: the results, or their :func:`scores_frame`.
+    """
+    df = records if isinstance(records, pd.DataFrame) else scores_frame(records)
+    metrics = _metric_order(df)
+    runs = (df.drop_duplicates(RESULT_KEY)
+            .sort_values([*ROW_KEY, "seed"], na_position="first", kind="stable"))
+    ok = runs[runs["status"] == "ok"]
+    rows = (runs.assign(failed=runs["error"].notna(), leak=runs["leak"].notna())
+            .groupby(ROW_KEY, observed=True, sort=False)
+            .agg(failed=("failed", "sum"), leak=("leak", "any")))
+    rows.insert(0, "seeds_ok", ok.groupby(ROW_KEY, observed=True)["seed"].nunique(dropna=False)
+                .reindex(rows.index, fill_value=0))
+    keys = rows.index
+
+    values = df[(df["status"] == "ok") & df["metric"].isin(metrics)]
+    stats = (values.groupby([*ROW_KEY, "metric"], observed=True)["value"]
+             .agg(mean="mean", std="std", n="count")  # std: ddof=1, NaN for one seed
+             .unstack("metric")
+             .swaplevel(axis=1)
+             .reindex(index=keys, columns=pd.MultiIndex.from_product([metrics, _STATS])))
+    stats = stats.fillna({(m, "n"): 0 for m in metrics}).astype({(m, "n"): int for m in metrics})
+
+    notes: list[str] = []  # per row: its failures, then its leaks
+    for (kind, model, ds), g in runs.groupby(ROW_KEY, observed=True, sort=False):
+        label = _label(model, kind)
+        notes += [f"- {label} ({ds}), seed {_seed(seed)}: {error}"
+                  for seed, error in zip(g["seed"], g["error"], strict=True) if error is not None]
+        notes += [f"- ⚠ train/test leak, {label} ({ds}), {leak}"
+                  for leak in g["leak"] if leak is not None]
+
+    per_model = rows["seeds_ok"] + rows["failed"]
+    model_rows = per_model[rows.index.get_level_values("kind") == "model"]
+    return BenchmarkTable(
+        benchmark=df["benchmark"].iat[0], main_score=df["main_score"].iat[0], metrics=metrics,
+        lower=frozenset(df.loc[df["lower"], "metric"]), stats=stats, rows=rows,
+        seeds_expected=int(model_rows.max()) if len(model_rows) else 1, notes=notes,
+    )
+
+
+def _seed(seed: Any) -> str:
+    return "None" if pd.isna(seed) else str(seed)
+
+
+# --- rendering -----------------------------------------------------------------------------------
+def _cells(stats: pd.DataFrame, best: float | None) -> pd.Series:
+    """``mean ± std`` (mean only for one seed, ``—`` for none), the best mean in bold."""
+    mean, std = stats["mean"], stats["std"]
+    text = mean.map("{:.3f}".format)
+    text = text.where(std.isna(), text + " ± " + std.map("{:.3f}".format)).where(mean.notna(), DASH)
+    if best is not None:
+        text = text.mask((mean - best).abs() <= 1e-12, "**" + text + "**")
     return text
 
 
-def _csv_ds(key: RowKey) -> str:
-    return "" if key.train_dataset == DASH else key.train_dataset
+def _markdown(table: pd.DataFrame, text_columns: int) -> str:
+    """Pipe table: the first ``text_columns`` left-aligned, the others right-aligned."""
+    body = table.apply(lambda col: col.str.replace("|", "\\|", regex=False))
+    align = ["left"] * text_columns + ["right"] * (table.shape[1] - text_columns)
+    return body.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
-def _seeds_text(row: Row, expected: int) -> str:
-    if row.key.kind == "baseline":
-        return f"{len(row.seeds_ok)}/1"
-    return f"{len(row.seeds_ok)}/{expected}"
+def _key_columns(index: pd.MultiIndex) -> pd.DataFrame:
+    """The row key as columns, plus the Markdown ``label``."""
+    keys = index.to_frame(index=False)
+    keys["label"] = [_label(m, k) for m, k in zip(keys["model"], keys["kind"], strict=True)]
+    return keys
 
 
-def _label(row: Row) -> str:
-    return ("⚠ " if row.leaks else "") + row.key.label()
+def render_benchmark(t: BenchmarkTable) -> tuple[str, pd.DataFrame]:
+    """(Markdown, CSV DataFrame) of one benchmark table."""
+    keys = _key_columns(t.stats.index)
+    rows = t.rows.reset_index(drop=True)
+    baseline = keys["kind"] == "baseline"
+    expected = pd.Series(t.seeds_expected, index=keys.index).where(~baseline, 1)
+    md = pd.DataFrame({"Model": ("⚠ " + keys["label"]).where(rows["leak"], keys["label"]),
+                       "Train data": keys["train_dataset"]})
+    csv = pd.DataFrame({"model": keys["model"], "kind": keys["kind"].astype(str),
+                        "train_dataset": keys["train_dataset"].replace(DASH, ""),
+                        "seeds_ok": rows["seeds_ok"], "seeds_expected": expected,
+                        "failed": rows["failed"], "leak": rows["leak"]})
+    for m in t.metrics:
+        stats = t.stats[m].reset_index(drop=True)
+        md[f"{m}{' ↓' if m in t.lower else ''}"] = _cells(stats, t.best(m))
+        for s in _STATS:
+            csv[f"{m}_{s}"] = stats[s]
+    md["Seeds"] = rows["seeds_ok"].astype(str) + "/" + expected.astype(str)
+    lower = "; ↓ lower is better" if t.lower & set(t.metrics) else ""
+    text = [f"Main score: `{t.main_score}`. Mean ± std over the seeds that finished; "
+            f"best in **bold**{lower}. Seeds: finished / run.", "", _markdown(md, 2)]
+    if t.notes:
+        text += ["", "Notes:", "", *t.notes]
+    return "\n".join(text) + "\n", csv
 
 
-def render_benchmark(t: BenchmarkTable) -> tuple[str, Any]:
-    """(Markdown, DataFrame) of one benchmark table."""
-    import pandas as pd
-
-    header = ["Model", "Train data", *[f"{m}{' ↓' if _lower_better(m) else ''}" for m in t.metrics],
-              "Seeds"]
-    md_rows, csv_rows, notes = [], [], []
-    best = {m: t.best(m) for m in t.metrics}
-    for row in t.rows.values():
-        cells = []
-        for m in t.metrics:
-            c = row.cells.get(m, Cell())
-            cells.append(_bold_if(c.text(), c.mean, best[m]))
-        md_rows.append([_label(row), row.key.train_dataset, *cells, _seeds_text(row, t.seeds_expected)])
-        rec: dict[str, Any] = {"model": row.key.model, "kind": row.key.kind,
-                               "train_dataset": _csv_ds(row.key),
-                               "seeds_ok": len(row.seeds_ok),
-                               "seeds_expected": 1 if row.key.kind == "baseline" else t.seeds_expected,
-                               "failed": len(row.failed), "leak": bool(row.leaks)}
-        for m in t.metrics:
-            c = row.cells.get(m, Cell())
-            rec[f"{m}_mean"], rec[f"{m}_std"], rec[f"{m}_n"] = c.mean, c.std, c.n
-        csv_rows.append(rec)
-        for f in row.failed:
-            msg = f.error.message.splitlines()[0][:200] if f.error and f.error.message else ""
-            stage = f.error.stage if f.error else "?"
-            notes.append(f"- {row.key.label()} ({row.key.train_dataset}), seed {f.seed}: "
-                         f"failed in {stage}: {msg}")
-        for leak in row.leaks:
-            notes.append(f"- ⚠ train/test leak, {row.key.label()} ({row.key.train_dataset}), {leak}")
-    align = ["l", "l", *["r"] * len(t.metrics), "r"]
-    lower = "; ↓ lower is better" if any(_lower_better(m) for m in t.metrics) else ""
-    md = [f"Main score: `{t.main_score}`. Mean ± std over the seeds that finished; "
-          f"best in **bold**{lower}. Seeds: finished / run.", "", _md(header, md_rows, align)]
-    if notes:
-        md += ["", "Notes:", "", *notes]
-    return "\n".join(md) + "\n", pd.DataFrame(csv_rows)
-
-
-def render_overview(tables: list[BenchmarkTable]) -> tuple[str, Any]:
-    import pandas as pd
-
-    keys = sorted({k for t in tables for k in t.rows})
+def render_overview(tables: Sequence[BenchmarkTable]) -> tuple[str, pd.DataFrame]:
+    """(Markdown, CSV DataFrame): the main score of every benchmark per row, their mean, coverage."""
     names = [t.benchmark for t in tables]
-    cells = {(k, t.benchmark): t.rows[k].cells.get(t.main_score, Cell()) if k in t.rows else Cell()
-             for k in keys for t in tables}
-    means: dict[RowKey, float | None] = {}
-    for k in keys:
-        vals = [cells[(k, b)].mean for b in names]
-        means[k] = statistics.fmean(vals) if vals and all(v is not None for v in vals) else None  # type: ignore[arg-type]
-    best = {}
+    main = pd.concat({t.benchmark: t.main_stats() for t in tables}, axis=1)
+    order = main.index.to_frame(index=False).astype({"kind": KIND}).sort_values(ROW_KEY)
+    main = main.reindex(pd.MultiIndex.from_frame(order))
+    leak = (pd.concat([t.rows["leak"] for t in tables], axis=1)
+            .reindex(main.index, fill_value=False).any(axis=1).reset_index(drop=True))
+    main = main.reset_index(drop=True)
+    means = main.xs("mean", axis=1, level=1)
+    overall = means.mean(axis=1).where(means.notna().all(axis=1))  # only rows with every benchmark
+    coverage = means.notna().sum(axis=1)
+    keys = _key_columns(order.set_index(ROW_KEY).index)
+    md = pd.DataFrame({"Model": ("⚠ " + keys["label"]).where(leak, keys["label"]),
+                       "Train data": keys["train_dataset"]})
+    csv = pd.DataFrame({"model": keys["model"], "kind": keys["kind"].astype(str),
+                        "train_dataset": keys["train_dataset"].replace(DASH, "")})
     for t in tables:
-        vals = [cells[(k, t.benchmark)].mean for k in keys if cells[(k, t.benchmark)].mean is not None]
-        lower = _lower_better(t.main_score)
-        best[t.benchmark] = (min(vals) if lower else max(vals)) if vals else None
-    complete = [m for m in means.values() if m is not None]
-    best_mean = max(complete) if complete else None
-    header = ["Model", "Train data", *[f"{t.benchmark} ({t.main_score})" for t in tables],
-              "Mean", "Coverage"]
-    md_rows, csv_rows = [], []
-    for k in keys:
-        leak = any(k in t.rows and t.rows[k].leaks for t in tables)
-        label = ("⚠ " if leak else "") + k.label()
-        row_cells = [_bold_if(cells[(k, b)].text(), cells[(k, b)].mean, best[b]) for b in names]
-        have = sum(cells[(k, b)].mean is not None for b in names)
-        m = means[k]
-        md_rows.append([label, k.train_dataset, *row_cells,
-                        _bold_if(f"{m:.3f}", m, best_mean) if m is not None else DASH,
-                        f"{have}/{len(names)}"])
-        rec: dict[str, Any] = {"model": k.model, "kind": k.kind, "train_dataset": _csv_ds(k)}
-        for b in names:
-            rec[b], rec[f"{b}_std"] = cells[(k, b)].mean, cells[(k, b)].std
-        rec["mean"], rec["coverage"] = m, have
-        csv_rows.append(rec)
-    align = ["l", "l", *["r"] * len(names), "r", "r"]
-    md = _md(header, md_rows, align)
-    return md, pd.DataFrame(csv_rows)
+        col = means[t.benchmark].dropna()
+        best = None if col.empty else (col.min() if t.main_score in t.lower else col.max())
+        md[f"{t.benchmark} ({t.main_score})"] = _cells(main[t.benchmark], best)
+        csv[t.benchmark], csv[f"{t.benchmark}_std"] = main[(t.benchmark, "mean")], main[(t.benchmark, "std")]
+    best_mean = overall.max() if overall.notna().any() else None
+    md["Mean"] = _cells(pd.DataFrame({"mean": overall, "std": float("nan")}), best_mean)
+    md["Coverage"] = coverage.astype(str) + f"/{len(names)}"
+    csv["mean"], csv["coverage"] = overall, coverage
+    return _markdown(md, 2), csv
 
 
 # --- the whole leaderboard -----------------------------------------------------------------------
@@ -276,7 +276,7 @@ class LeaderboardSummary:
     wandb_run_id: str | None = None
 
 
-def _footer(records: list[ResultRecord], suite: str, date: str) -> str:
+def _footer(records: Sequence[ResultRecord], suite: str, date: str) -> str:
     commits = sorted({(r.environment.git_commit or "unknown")[:12]
                       + ("-dirty" if r.environment.git_dirty else "") for r in records})
     presets: set[str] = set()
@@ -288,6 +288,20 @@ def _footer(records: list[ResultRecord], suite: str, date: str) -> str:
     preset = ", ".join(sorted(presets)) if presets else "real data"
     return (f"Generated {date} by `avbench leaderboard` · suite `{suite}` · "
             f"commit {', '.join(commits)} · data preset {preset}")
+
+
+def plot_frame(scores: pd.DataFrame, tables: Sequence[BenchmarkTable]) -> pd.DataFrame:
+    """What :func:`avbench.runner.plots.write_plots` draws: one row per result of one suite.
+
+    Columns: those of :func:`scores_frame` without the per-metric ones, plus ``value``
+    (the main score, NaN when missing) and ``main_lower`` (lower is better for the
+    benchmark's main score).
+    """
+    main = scores[scores["metric"] == scores["main_score"]].set_index(RESULT_KEY)["value"]
+    runs = (scores.drop_duplicates(RESULT_KEY).drop(columns=["metric", "value", "lower"])
+            .join(main, on=RESULT_KEY))
+    lower = {t.benchmark: t.main_score in t.lower for t in tables}
+    return runs.assign(main_lower=runs["benchmark"].map(lower).astype(bool))
 
 
 def write_leaderboard(
@@ -308,22 +322,15 @@ def write_leaderboard(
     out = Path(out)
     summary = LeaderboardSummary(out=out, corrupt=corrupt)
     date = date or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    by_suite: dict[str, list[ResultRecord]] = defaultdict(list)
-    for r in records:
-        by_suite[r.suite].append(r)
-    summary.suites = sorted(by_suite)
-    frames: dict[str, Any] = {}
-    for suite, recs in sorted(by_suite.items()):
-        dest = out if len(by_suite) == 1 else out / suite
-        by_bench: dict[str, list[ResultRecord]] = defaultdict(list)
-        for r in recs:
-            by_bench[r.benchmark].append(r)
-        tables = [benchmark_table(by_bench[b]) for b in sorted(by_bench)]
-        footer = _footer(recs, suite, date)
-        sections = []
+    scores = scores_frame(records)
+    summary.suites = sorted(scores["suite"].unique())
+    frames: dict[str, pd.DataFrame] = {}
+    for suite, suite_scores in scores.groupby("suite", sort=True):
+        dest = out if len(summary.suites) == 1 else out / suite
+        tables = [benchmark_table(b) for _, b in suite_scores.groupby("benchmark", sort=True)]
+        footer = _footer(suite_scores.drop_duplicates(RESULT_KEY)["record"].tolist(), suite, date)
         for t in tables:
             md, df = render_benchmark(t)
-            sections.append(md)
             summary.files += _write(dest, t.benchmark, f"# {t.benchmark} (suite `{suite}`)\n\n{md}\n"
                                     f"---\n{footer}\n", df)
             frames[f"{suite}/{t.benchmark}"] = df
@@ -333,7 +340,7 @@ def write_leaderboard(
         if plots:
             from avbench.runner.plots import write_plots
 
-            figs = write_plots(dest, tables, store)
+            figs = write_plots(dest, plot_frame(suite_scores, tables), store)
             summary.files += [f.path for f in figs]
             plot_md = _plot_links(figs, dest)
         notes = []
@@ -355,7 +362,7 @@ def write_leaderboard(
     return summary
 
 
-def _plot_links(figs: list[Any], dest: Path) -> list[str]:
+def _plot_links(figs: Sequence[Any], dest: Path) -> list[str]:
     """Markdown image links (relative to the overview) under a "Plots" heading."""
     if not figs:
         return []
@@ -369,12 +376,12 @@ def _plot_links(figs: list[Any], dest: Path) -> list[str]:
     return lines
 
 
-def _write(dest: Path, stem: str, md: str, df: Any) -> list[Path]:
+def _write(dest: Path, stem: str, md: str, df: pd.DataFrame) -> list[Path]:
     md_path, csv_path = dest / f"{stem}.md", dest / f"{stem}.csv"
     atomic_write_text(md_path, md)
     atomic_write_text(csv_path, df.to_csv(index=False, float_format="%.6g"))
     return [md_path, csv_path]
 
 
-__all__ = ["BenchmarkTable", "LeaderboardSummary", "benchmark_table", "render_benchmark",
-           "render_overview", "write_leaderboard"]
+__all__ = ["BenchmarkTable", "LeaderboardSummary", "benchmark_table", "plot_frame",
+           "render_benchmark", "render_overview", "scores_frame", "write_leaderboard"]

@@ -2,9 +2,11 @@
 
 A :class:`ResultRecord` is model-agnostic: metrics are a ``{name: value}``
 mapping (whatever the benchmark's tasks produce), so DenseAV, MC3, ILI or
-AV-LDM results need no schema change. Files are written atomically (temporary
-file in the same directory, ``fsync``, ``os.replace``): a crash loses at most
-the job in flight and never leaves a half-written result under the real name.
+AV-LDM results need no schema change; ``lower_is_better`` names the metrics
+where lower is better (from the benchmark's tasks: the one source of metric
+direction). Files are written atomically (:mod:`avbench.atomic_io`): a crash
+loses at most the job in flight and never leaves a half-written result under
+the real name.
 
 Reading is strict: a file that is not valid JSON or does not validate against
 the schema is reported as :class:`CorruptResult` (never silently used); the
@@ -22,7 +24,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -32,15 +33,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from avbench.atomic_io import atomic_write_text
+
 SCHEMA_VERSION = 1
 RESULT_SUFFIX = ".json"
 
 Status = Literal["ok", "error"]
 Kind = Literal["model", "baseline"]
-
-#: metrics where lower is better (everything else: higher is better)
-LOWER_IS_BETTER = frozenset({"shd", "loss", "fad", "fid"})
-
 
 # --- schema ------------------------------------------------------------------------
 class _Strict(BaseModel):
@@ -57,8 +56,12 @@ class ErrorInfo(_Strict):
     log: str = Field("", description="tail of the job's log")
 
 
-class Selection(_Strict):
-    """How the evaluated checkpoint was chosen (always on VAL, never on test)."""
+class SelectedCheckpoint(_Strict):
+    """How the evaluated checkpoint was chosen (always on VAL, never on test).
+
+    The outcome of selection; what to select on is the suite's
+    :class:`~avbench.runner.suite.SelectionConfig`.
+    """
 
     split: Literal["val"] = "val"
     monitor: str | None = None
@@ -67,6 +70,7 @@ class Selection(_Strict):
     best_epoch: int | None = None
     best_step: int | None = None
     checkpoint: str | None = None
+    stage: str | None = Field(None, description="the fit stage selected in (the final one)")
     rule: str = Field("", description="e.g. 'best val/loss', 'last (no val metric logged)'")
 
 
@@ -126,10 +130,12 @@ class ResultRecord(_Strict):
     main_score: str
     main_value: float | None = None
     higher_is_better: bool = True
+    lower_is_better: list[str] = Field(
+        default_factory=list, description="metrics of this result where lower is better")
     protocol: dict[str, Any] = Field(default_factory=dict)
     tasks: list[dict[str, Any]] = Field(default_factory=list)
     leak: dict[str, Any] | None = None
-    selection: Selection | None = None
+    selection: SelectedCheckpoint | None = None
     timings: Timings = Field(default_factory=Timings)
     environment: Environment
     wandb: WandbInfo | None = None
@@ -288,26 +294,6 @@ class CorruptResult(Exception):
         self.problem = problem
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file + fsync + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode())
-
-
 def read_result(path: str | Path) -> ResultRecord:
     """Parse and validate one result file; raise :class:`CorruptResult` on any problem."""
     path = Path(path)
@@ -386,17 +372,15 @@ class ResultStore:
 
 
 __all__ = [
-    "LOWER_IS_BETTER",
     "SCHEMA_VERSION",
     "CorruptResult",
     "Environment",
     "ErrorInfo",
     "ResultRecord",
     "ResultStore",
-    "Selection",
+    "SelectedCheckpoint",
     "Timings",
     "WandbInfo",
-    "atomic_write_text",
     "code_version",
     "data_fingerprint",
     "environment",

@@ -19,6 +19,16 @@ A suite YAML (``benchmarks/suites/*.yaml``)::
       vggss: {dataset: vggsound}                     # the training datamodule's test split
       flickr-test: {config: benchmarks/configs/data/flickr_synthetic.yaml}
     baselines: [full-image, center-prior, random-embedding]
+    define_benchmarks:                               # optional: benchmarks as data
+      - {name: my-vggss, dataset: vggsound, split: test, main_score: ap50,
+         tasks: [{task: localization}]}            # BenchmarkMeta fields
+
+``define_benchmarks`` entries are validated as
+:class:`~avbench.benchmarks.BenchmarkMeta` and registered
+(:func:`avbench.benchmarks.register`: a no-op for an equal, already known
+benchmark; an error for a different one under a known name) before the
+``benchmarks:`` mapping is checked, so a suite can evaluate benchmarks that
+no package module defines.
 
 Model/data specs are a config path (LightningCLI format ``model:``/``data:``
 with ``class_path`` + ``init_args``) or an inline ``{class_path, init_args}``;
@@ -87,7 +97,12 @@ class EvalData(ComponentSpec):
         return self
 
 
-class Selection(_Strict):
+class SelectionConfig(_Strict):
+    """What checkpoint selection (on VAL) optimises: the suite's ``select:``.
+
+    The outcome is recorded as :class:`~avbench.runner.results.SelectedCheckpoint`.
+    """
+
     monitor: str = "val/loss"
     mode: Literal["min", "max"] = "min"
 
@@ -104,7 +119,7 @@ class Suite(_Strict):
     trainer: str | dict[str, Any] = Field(description="trainer config path or inline kwargs")
     trainer_overrides: dict[str, Any] = Field(default_factory=dict)
     seeds: list[int] = Field(min_length=1)
-    select: Selection = Field(default_factory=Selection)
+    select: SelectionConfig = Field(default_factory=SelectionConfig)
     models: list[ModelEntry] = Field(min_length=1)
     datasets: list[DatasetEntry] = Field(min_length=1)
     benchmarks: dict[str, EvalData] = Field(min_length=1)
@@ -116,6 +131,18 @@ class Suite(_Strict):
         "(single-device jobs only; results do not depend on it)",
     )
     source: str | None = Field(None, description="the suite file (set by load_suite)")
+    define_benchmarks: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="benchmarks declared as data (BenchmarkMeta mappings), registered before "
+        "'benchmarks' is checked",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _register_defined(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            register_benchmarks(data.get("define_benchmarks") or [])
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Suite:
@@ -163,6 +190,21 @@ class Job(BaseModel):
     @property
     def id(self) -> str:
         return job_id(self.model.name, self.dataset.name, self.seed)
+
+
+def register_benchmarks(entries: list[dict[str, Any]]) -> list[Any]:
+    """Validate and register benchmark mappings (a suite's ``define_benchmarks``).
+
+    Idempotent for equal benchmarks, so the runner (and each of its worker
+    processes) may call it again for the same suite.
+
+    Raises:
+        pydantic.ValidationError: an entry is not a valid BenchmarkMeta;
+        KeyError: a different benchmark is already registered under its name.
+    """
+    from avbench.benchmarks import BenchmarkMeta, register
+
+    return [register(BenchmarkMeta.model_validate(e)) for e in entries]
 
 
 def job_id(model: str, dataset: str | None, seed: int | None) -> str:
@@ -240,6 +282,13 @@ def trainer_config(suite: Suite, model: ModelEntry | None = None) -> dict[str, A
 
 
 def load_suite(path: str | Path, overrides: dict[str, Any] | None = None) -> Suite:
+    """Read a suite YAML, merge ``overrides`` (nested, e.g. from ``--set``) and validate it.
+
+    Registers the suite's ``define_benchmarks`` first (see the module docstring).
+
+    Raises:
+        FileNotFoundError: no such suite file; pydantic.ValidationError: an invalid suite.
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -260,13 +309,14 @@ __all__ = [
     "EvalData",
     "Job",
     "ModelEntry",
-    "Selection",
+    "SelectionConfig",
     "Suite",
     "WandbSettings",
     "component_config",
     "expand",
     "job_id",
     "load_suite",
+    "register_benchmarks",
     "resolve_path",
     "trainer_config",
 ]

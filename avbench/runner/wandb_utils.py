@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from avbench.runner.results import WandbInfo
 
 
@@ -83,10 +85,19 @@ def finish(logger: Any, final: dict[str, float], failed: bool = False) -> None:
     run.finish(exit_code=1 if failed else 0)
 
 
-def log_tables(tables: dict[str, Any], *, suite: str, save_dir: str | Path,
+def typed_table(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` as W&B tables take it: numeric and boolean columns unchanged (missing values
+    stay NaN, so W&B can sort and plot them), every other column as text."""
+    text = [c for c in df.columns
+            if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))]
+    return df.astype(dict.fromkeys(text, str))
+
+
+def log_tables(tables: dict[str, pd.DataFrame], *, suite: str, save_dir: str | Path,
                mode: str | None = None, project: str = "avbench") -> str | None:
-    """Log pandas DataFrames as ``wandb.Table`` in a leaderboard run (files under
-    ``<save_dir>/wandb``, like the job runs); returns the run id."""
+    """Log pandas DataFrames as ``wandb.Table`` (numeric columns kept numeric, see
+    :func:`typed_table`) in a leaderboard run (files under ``<save_dir>/wandb``, like the
+    job runs); returns the run id, None when W&B is disabled or there is nothing to log."""
     mode = mode or os.environ.get("WANDB_MODE") or "offline"
     if mode == "disabled" or not tables:
         return None
@@ -97,7 +108,7 @@ def log_tables(tables: dict[str, Any], *, suite: str, save_dir: str | Path,
                      dir=str(save_dir), mode=mode, reinit="create_new")
     try:
         for name, df in tables.items():
-            run.log({f"leaderboard/{name}": wandb.Table(dataframe=df.astype(str))})
+            run.log({f"leaderboard/{name}": wandb.Table(dataframe=typed_table(df))})
         return run.id
     finally:
         run.finish()

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from avbench.data.datamodules.base import AVDataModule
-from avbench.data.datasets.ego4d import BadRowPolicy, Ego4DClips
+from avbench.data.datasets.ego4d import Ego4DClips
+from avbench.data.datasets.ego4d_tables import BadRowPolicy
 
 
 class Ego4DClipsDataModule(AVDataModule):

@@ -4,7 +4,8 @@ The papers of the EZ-VSL line train on a VGGSound id list (10k, 144k, or the
 110 heard classes) and test localization on VGG-SS (all / heard / unheard);
 retrieval tables use VGG-SS or the VGGSound test split. One DataModule covers
 all of these with ``train_list`` and ``test_set`` (layout and sources:
-:mod:`avbench.data.datasets.vggsound`).
+:mod:`avbench.data.datasets.vggsound`,
+:mod:`avbench.data.datasets.vggss`).
 
 Val is a deterministic hash hold-out of ``val_fraction`` of the training list
 (VGGSound has no val split; selecting on test is what avbench exists to stop).
@@ -19,7 +20,8 @@ from typing import Any, Literal
 
 from avbench.data.datamodules.base import AVDataModule
 from avbench.data.datasets.base import AVDataset
-from avbench.data.datasets.vggsound import VGGSS, Source, VGGSound
+from avbench.data.datasets.vggsound import Source, VGGSound
+from avbench.data.datasets.vggss import VGGSS
 
 TestSet = Literal["vggss", "vggss_heard", "vggss_unheard", "vggsound"]
 

@@ -16,43 +16,17 @@ EgoClip loader that the first ten columns come from (``showlab/EgoVLP``:
       ego4dsounds_224p/<video_uid>/<video_uid>_<narration_source>_<narration_ind>.mp4
       ego4dsounds_224p_test/...      (optional: Action2Sound's config keeps test clips apart)
 
-* ``narration.json`` = ``{video_uid: {"narration_pass_1": {"narrations": [{"timestamp_sec",
-  "timestamp_frame", "narration_text", "annotation_uid"}, ...], "summaries": [...]},
-  "narration_pass_2": {...}, ...}}`` (Ego4D). Read by :func:`read_narrations`.
-* Clip tables have a header and the columns ``video_uid, video_dur, narration_source,
-  narration_ind, narration_time, clip_start, clip_end, clip_text, tag_verb, tag_noun,
-  positive, clip_file, speech, background_music, traffic_noise, wind_noise``
-  (``README.md`` of Ego4D-Sounds). Observed in ``test_clips_11k.csv``:
-  ``video_dur`` is ``-1`` (unknown); ``narration_ind`` is an integer that with
-  ``video_uid`` and ``narration_source`` forms the clip id
-  ``<video_uid>_<narration_source>_<narration_ind>`` (``get_id`` in both reference
-  loaders); ``clip_start``/``clip_end`` are the EgoClip narration window
-  (``narration_time - 0.5`` .. ``+ 1.0`` in every row read), NOT the extracted media
-  window; ``clip_text`` is the raw narration (``"#C C Rinses spoons ..."``, also
-  ``"#c c"``, ``"# c c"``, ``"#O Woman X ..."`` for other people, ``#unsure``
-  tokens); ``tag_verb``/``tag_noun`` are Python-list strings of indices into the
-  Ego4D verb (118) / noun (582) taxonomy, ``"[]"`` in the public test table (EgoVLP
-  reads them with ``eval``); ``clip_file`` is relative to the clip directory;
-  ``speech``, ``background_music``, ``traffic_noise``, ``wind_noise`` are audio-tagger
-  probabilities in [0, 1], not 0/1 flags.
+* ``narration.json``: :mod:`avbench.data.datasets.ego4d_narrations`; the clip
+  tables (columns, their meaning, ``positive``): :mod:`avbench.data.datasets.ego4d_tables`.
 * The media: ``extract_ego4d_clips.py`` cuts ``narration_time +- 1.5 s`` (shifted to
   stay inside the video) with ``ffmpeg -vf scale=224:224 -ar 16000 -ac 1`` - 3 s,
   224 x 224, 16 kHz mono mp4.
-* ``positive``: every row of the public test table read here (three 16k-character
-  windows at the start, middle and end of the file) has ``positive = 1.0``; no
-  public document defines the column. Our reading: it marks a clip kept as a
-  positive (action-sound) example by the Ego4D-Sounds curation, i.e. the action is
-  taken to be *sounding*. avbench therefore sets ``sounding = positive >= 0.5``.
-  The synthetic world writes ``1.0`` for verbs that make sound and ``0.0`` for
-  silent ones (a real table would hold positives only; the synthetic one keeps
-  silent clips so that sounding-action discovery, REFERENCE A5, can be scored). The
-  human sounding/silent labels of the SoundingActions discovery test set are not in
-  the public table; if you have them, write them into ``positive``.
 * Splits: the release has train and test tables only, split by ``video_uid``.
   Action2Sound holds out 5% of the training videos as validation (a seeded shuffle of
   ``video_uid``); avbench holds out ``val_fraction`` of the training ``video_uid``\\ s
-  chosen by a stable hash of the uid (:func:`val_videos`), so the val set does not
-  depend on the table order or on other videos, and never selects on test.
+  chosen by a stable hash of the uid (:func:`val_videos`, :mod:`avbench.data.splits`),
+  so the val set does not depend on the table order or on other videos, and never
+  selects on test.
 
 Samples
 -------
@@ -63,7 +37,7 @@ centre ``clip_seconds`` of the clip file, or ``num_frames`` evenly spaced there)
 with ``strip_prefix=True`` the ``#C C`` camera-wearer tag is removed -
 ``"#C C cuts the carrot"`` -> ``"cuts the carrot"``; for ``#O`` narrations only the
 ``#O`` tag is removed: ``"Woman X puts the card"``; whitespace is collapsed;
-``#unsure`` tokens are kept), ``sounding`` (bool, see ``positive``), ``label`` /
+``#unsure`` tokens are kept), ``sounding`` (bool, ``positive >= 0.5``, see :mod:`~avbench.data.datasets.ego4d_tables`), ``label`` /
 ``class_name`` (the narration's verb, e.g. ``"cuts"``, as an index into
 ``dataset.classes``: the sorted verbs of every clip table under ``root``, so the
 indices agree across splits), ``video_uid`` and ``narration_time``.
@@ -81,427 +55,49 @@ spectrogram).
 
 Tolerated
 ---------
-Extra table columns; missing optional columns (``video_dur``, ``clip_start``,
-``clip_end``, ``tag_verb``, ``tag_noun``, the four tagger columns); empty optional
-cells; ``narration_ind`` written as ``"12.0"``; surrounding whitespace; a table
-named ``train_clips*.csv`` / ``test_clips*.csv`` other than the release names (e.g.
-Action2Sound's ``train_clips_0.4m.csv``); test clips under ``ego4dsounds_224p`` or
-``ego4dsounds_224p_test``; clips of any length and size (centre window, resized to
-``image_size``). Not tolerated (:class:`AnnotationError` naming file and line): a
-row with the wrong number of columns (unless ``bad_rows="skip"``, which drops and
-counts it, like the reference's ``on_bad_lines='warn'``), a missing required
-column, an unparsable number or tag list, a duplicate clip id. Training videos that
-also occur in the test table are dropped from train/val and counted.
+Table quirks: :mod:`avbench.data.datasets.ego4d_tables`. Test clips under
+``ego4dsounds_224p`` or ``ego4dsounds_224p_test``; clips of any length and size
+(centre window, resized to ``image_size``). Training videos that also occur in the
+test table are dropped from train/val and counted.
 """
 
 from __future__ import annotations
 
 import bisect
-import csv
-import functools
-import json
 import logging
 import math
-import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from avbench.data import io
 from avbench.data.datasets.base import AVDataset, MissingPolicy
-from avbench.data.errors import AnnotationError, MissingFileError
-from avbench.data.splits import holdout_mask, stable_unit
+from avbench.data.datasets.ego4d_narrations import clean_narration, narration_verb
+from avbench.data.datasets.ego4d_tables import (
+    TEST_TABLE_NAMES,
+    TRAIN_TABLE_NAMES,
+    BadRowPolicy,
+    ClipRow,
+    find_table,
+    read_clip_table,
+)
+from avbench.data.errors import MissingFileError
+from avbench.data.splits import EGO4D_COND_KEY, EGO4D_VAL_KEY, holdout_mask, joined_key, stable_unit
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-BadRowPolicy = Literal["error", "skip"]
-
-#: the 16 columns of the Ego4D-Sounds clip tables, in file order (Ego4D-Sounds README)
-COLUMNS: tuple[str, ...] = (
-    "video_uid", "video_dur", "narration_source", "narration_ind", "narration_time",
-    "clip_start", "clip_end", "clip_text", "tag_verb", "tag_noun", "positive",
-    "clip_file", "speech", "background_music", "traffic_noise", "wind_noise",
-)
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "video_uid", "narration_source", "narration_ind", "narration_time", "clip_text",
-    "positive", "clip_file",
-)
-TAGGER_COLUMNS: tuple[str, ...] = ("speech", "background_music", "traffic_noise", "wind_noise")
-
-#: release file names (Ego4D-Sounds repo; Action2Sound trains on ``train_clips_0.4m.csv``)
-TRAIN_TABLE_NAMES: tuple[str, ...] = ("train_clips_1.2m.csv", "train_clips_0.4m.csv")
-TEST_TABLE_NAMES: tuple[str, ...] = ("test_clips_11k.csv",)
-NARRATION_FILE = "narration.json"
 #: clip directories: ``extract_ego4d_clips.py`` output / Action2Sound's test data_dir
 CLIPS_DIR = "ego4dsounds_224p"
 TEST_CLIPS_DIR = "ego4dsounds_224p_test"
-#: Ego4D canonical videos are 30 fps (``timestamp_frame = timestamp_sec * 30``)
-EGO4D_FPS = 30.0
-
-
-# ----------------------------------------------------------------------------
-# narration text
-# ----------------------------------------------------------------------------
-_TAG_RE = re.compile(r"^\s*#\s*([A-Za-z])\b\s*")
-_C_SUBJECT_RE = re.compile(r"^[Cc]\b\s*")
-_SUBJECT_WORDS = frozenset(
-    {"man", "woman", "person", "lady", "boy", "girl", "child", "the", "a", "another"}
-)
-
-
-def clean_narration(text: str, strip_prefix: bool = True) -> str:
-    """Normalise an Ego4D narration: collapse whitespace, optionally drop the tag.
-
-    ``"#C C cuts the carrot "`` -> ``"cuts the carrot"`` (camera wearer: the ``#C``
-    tag and the subject ``C`` go); ``"#O Woman X puts the card"`` ->
-    ``"Woman X puts the card"`` (other people keep their subject). Variants seen in
-    the public table (``#c c``, ``# c c``, ``#C c``, ``#c  c``) are handled alike.
-    """
-    text = " ".join(str(text).split())
-    if not strip_prefix:
-        return text
-    m = _TAG_RE.match(text)
-    if m is None:
-        return text
-    tag = m.group(1).upper()
-    rest = text[m.end():]
-    if tag == "C":
-        rest = _C_SUBJECT_RE.sub("", rest, count=1)
-    return rest.strip()
-
-
-def narration_verb(text: str) -> str:
-    """The verb of a narration: the first word after the subject, lower-cased.
-
-    ``"#C C cuts the carrot"`` -> ``"cuts"``; ``"#O Woman X puts ..."`` -> ``"puts"``.
-    Returns ``""`` for an empty narration.
-    """
-    raw = " ".join(str(text).split())
-    m = _TAG_RE.match(raw)
-    tag = m.group(1).upper() if m else "C"
-    words = clean_narration(raw).split()
-    if tag != "C":
-        # skip a subject like "Woman X", "the man Y", "X"
-        k = 0
-        while k < len(words) and k < 4 and (
-            words[k].lower() in _SUBJECT_WORDS or (len(words[k]) == 1 and words[k].isupper())
-        ):
-            k += 1
-        words = words[k:] or words
-    return words[0].lower().strip(".,;:") if words else ""
-
-
-# ----------------------------------------------------------------------------
-# clip tables
-# ----------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ClipRow:
-    """One row of an Ego4D-Sounds clip table (``line`` = 1-based line in the file)."""
-
-    clip_id: str
-    video_uid: str
-    video_dur: float
-    narration_source: str
-    narration_ind: int
-    narration_time: float
-    clip_start: float
-    clip_end: float
-    clip_text: str
-    tag_verb: tuple[int, ...]
-    tag_noun: tuple[int, ...]
-    positive: float
-    clip_file: str
-    speech: float
-    background_music: float
-    traffic_noise: float
-    wind_noise: float
-    line: int
-
-    @property
-    def sounding(self) -> bool:
-        return self.positive >= 0.5
-
-
-@dataclass(frozen=True)
-class ClipTable:
-    rows: tuple[ClipRow, ...]
-    bad_rows: int
-
-
-def clip_id(video_uid: str, narration_source: str, narration_ind: int) -> str:
-    """``<video_uid>_<narration_source>_<narration_ind>`` (``get_id`` of the reference loaders)."""
-    return f"{video_uid}_{narration_source}_{narration_ind}"
-
-
-def _float(path: Path, line: int, column: str, value: str | None, default: float) -> float:
-    if value is None or value.strip() == "":
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise AnnotationError(path, f"line {line}: column {column!r}: not a number: {value!r}") from None
-
-
-def _int(path: Path, line: int, column: str, value: str) -> int:
-    try:
-        f = float(value)
-    except ValueError:
-        raise AnnotationError(path, f"line {line}: column {column!r}: not an integer: {value!r}") from None
-    if not math.isfinite(f) or f != int(f):
-        raise AnnotationError(path, f"line {line}: column {column!r}: not an integer: {value!r}")
-    return int(f)
-
-
-def _tags(path: Path, line: int, column: str, value: str | None) -> tuple[int, ...]:
-    if value is None or value.strip() in ("", "[]"):
-        return ()
-    try:
-        parsed = json.loads(value)
-        if not isinstance(parsed, list) or not all(isinstance(x, int) for x in parsed):
-            raise ValueError
-    except ValueError:
-        raise AnnotationError(
-            path, f"line {line}: column {column!r}: expected a list of integers like [3, 17], got {value!r}"
-        ) from None
-    return tuple(parsed)
-
-
-def _parse_row(path: Path, line: int, cells: dict[str, str | None]) -> ClipRow:
-    def cell(name: str) -> str | None:
-        v = cells.get(name)
-        return None if v is None else v.strip()
-
-    uid = cell("video_uid") or ""
-    source = cell("narration_source") or ""
-    clip_file = cell("clip_file") or ""
-    for name, value in (("video_uid", uid), ("narration_source", source), ("clip_file", clip_file)):
-        if not value:
-            raise AnnotationError(path, f"line {line}: column {name!r} is empty")
-    ind = _int(path, line, "narration_ind", cell("narration_ind") or "")
-    t = _float(path, line, "narration_time", cell("narration_time"), math.nan)
-    if not math.isfinite(t):
-        raise AnnotationError(path, f"line {line}: column 'narration_time' is empty or not finite")
-    positive = _float(path, line, "positive", cell("positive"), math.nan)
-    if not math.isfinite(positive):
-        raise AnnotationError(path, f"line {line}: column 'positive' is empty or not finite")
-    start = _float(path, line, "clip_start", cell("clip_start"), math.nan)
-    end = _float(path, line, "clip_end", cell("clip_end"), math.nan)
-    if math.isfinite(start) and math.isfinite(end) and end < start:
-        raise AnnotationError(path, f"line {line}: clip_end {end} is before clip_start {start}")
-    tagger = {c: _float(path, line, c, cell(c), math.nan) for c in TAGGER_COLUMNS}
-    return ClipRow(
-        clip_id=clip_id(uid, source, ind),
-        video_uid=uid,
-        video_dur=_float(path, line, "video_dur", cell("video_dur"), -1.0),
-        narration_source=source,
-        narration_ind=ind,
-        narration_time=t,
-        clip_start=start,
-        clip_end=end,
-        clip_text=cells.get("clip_text") or "",
-        tag_verb=_tags(path, line, "tag_verb", cell("tag_verb")),
-        tag_noun=_tags(path, line, "tag_noun", cell("tag_noun")),
-        positive=positive,
-        clip_file=clip_file,
-        line=line,
-        **tagger,
-    )
-
-
-def _fast_tags(value: str) -> tuple[int, ...]:
-    value = value.strip()
-    if value in ("", "[]"):
-        return ()
-    if value[0] != "[" or value[-1] != "]":
-        raise ValueError(value)
-    return tuple(int(x) for x in value[1:-1].split(","))
-
-
-def _fast_row(cells: list[str], ix: dict[str, int], line: int) -> ClipRow:
-    """Parse a well-formed row quickly; any problem raises and :func:`_parse_row` explains it.
-
-    The 1.2M-row training table spends most of its parse time here, so this path
-    avoids per-cell dicts and helper calls; the slow path exists for messages.
-    """
-
-    def opt(name: str, default: float) -> float:
-        i = ix.get(name, -1)
-        v = cells[i] if i >= 0 else ""
-        return float(v) if v.strip() else default
-
-    uid = cells[ix["video_uid"]].strip()
-    source = cells[ix["narration_source"]].strip()
-    clip_file = cells[ix["clip_file"]].strip()
-    if not (uid and source and clip_file):
-        raise ValueError("empty id column")
-    ind = int(cells[ix["narration_ind"]])
-    t = float(cells[ix["narration_time"]])
-    positive = float(cells[ix["positive"]])
-    if not (math.isfinite(t) and math.isfinite(positive)):
-        raise ValueError("not finite")
-    start, end = opt("clip_start", math.nan), opt("clip_end", math.nan)
-    if end < start:
-        raise ValueError("clip_end before clip_start")
-    iv, inn = ix.get("tag_verb", -1), ix.get("tag_noun", -1)
-    return ClipRow(
-        f"{uid}_{source}_{ind}", uid, opt("video_dur", -1.0), source, ind, t, start, end,
-        cells[ix["clip_text"]], _fast_tags(cells[iv]) if iv >= 0 else (),
-        _fast_tags(cells[inn]) if inn >= 0 else (), positive, clip_file,
-        opt("speech", math.nan), opt("background_music", math.nan),
-        opt("traffic_noise", math.nan), opt("wind_noise", math.nan), line,
-    )
-
-
-def read_clip_table(path: str | Path, bad_rows: BadRowPolicy = "error") -> ClipTable:
-    """Parse a tab-separated Ego4D-Sounds clip table.
-
-    Raises :class:`AnnotationError` naming the file and line for a row with the
-    wrong number of columns (``bad_rows="skip"`` drops and counts such rows), a
-    missing required column, an unparsable value, or a duplicate clip id.
-    Parsed tables are cached per (path, size, mtime): the 1.2M-row training table
-    is read once per process even though train, val and class lists all need it.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(path, "clip table does not exist")
-    stat = path.stat()
-    return _read_clip_table_cached(str(path), stat.st_size, stat.st_mtime_ns, bad_rows)
-
-
-@functools.lru_cache(maxsize=8)
-def _read_clip_table_cached(path_str: str, size: int, mtime_ns: int, bad_rows: str) -> ClipTable:
-    path = Path(path_str)
-    rows: list[ClipRow] = []
-    seen: dict[str, int] = {}
-    skipped = 0
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.reader(f, delimiter="\t")
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise AnnotationError(path, "line 1: empty clip table (no header)") from None
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
-            raise AnnotationError(
-                path,
-                f"line 1: header lacks column(s) {missing} (a tab-separated header with "
-                f"{', '.join(COLUMNS)} is expected)",
-            )
-        ncol = len(header)
-        ix = {name: header.index(name) for name in COLUMNS if name in header}
-        for cells in reader:
-            line = reader.line_num
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue  # blank line
-            if len(cells) != ncol:
-                if bad_rows == "skip":
-                    skipped += 1
-                    continue
-                raise AnnotationError(
-                    path, f"line {line}: expected {ncol} tab-separated columns, got {len(cells)}"
-                )
-            try:
-                row = _fast_row(cells, ix, line)
-            except (ValueError, TypeError):
-                row = _parse_row(path, line, dict(zip(header, cells)))
-            if row.clip_id in seen:
-                raise AnnotationError(
-                    path, f"line {line}: duplicate clip id {row.clip_id!r} (first on line {seen[row.clip_id]})"
-                )
-            seen[row.clip_id] = line
-            rows.append(row)
-    if skipped:
-        log.warning("%s: skipped %d malformed row(s)", path, skipped)
-    return ClipTable(tuple(rows), skipped)
-
-
-def find_table(root: Path, split: str, name: str | Path | None = None) -> Path | None:
-    """Locate the train or test clip table under ``root`` (``name`` overrides; relative to root)."""
-    if name is not None:
-        p = Path(name)
-        return p if p.is_absolute() else root / p
-    names = TRAIN_TABLE_NAMES if split in ("train", "val") else TEST_TABLE_NAMES
-    for n in names:
-        if (root / n).is_file():
-            return root / n
-    prefix = "train_clips" if split in ("train", "val") else "test_clips"
-    found = sorted(root.glob(f"{prefix}*.csv"))
-    return found[0] if found else None
-
-
-# ----------------------------------------------------------------------------
-# narration.json
-# ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Narration:
-    video_uid: str
-    narration_source: str
-    narration_ind: int
-    timestamp_sec: float
-    timestamp_frame: int | None
-    narration_text: str
-    annotation_uid: str
-
-
-def read_narrations(path: str | Path) -> dict[tuple[str, str, int], Narration]:
-    """Parse Ego4D ``narration.json`` into ``{(video_uid, pass, index): Narration}``.
-
-    ``index`` is the position in that pass's ``narrations`` list. Keys of a video
-    entry other than ``narration_pass_*`` (e.g. ``status``) and ``summaries`` are
-    ignored. A structurally wrong entry raises :class:`AnnotationError` naming the
-    file and the JSON path.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(path, "narration file does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise AnnotationError(path, f"line {err.lineno}: invalid JSON ({err.msg})") from None
-    if not isinstance(data, dict):
-        raise AnnotationError(path, "top level must be an object {video_uid: {...}}")
-    out: dict[tuple[str, str, int], Narration] = {}
-    for uid, entry in data.items():
-        if not isinstance(entry, dict):
-            raise AnnotationError(path, f"[{uid!r}] must be an object")
-        for source, block in entry.items():
-            if not str(source).startswith("narration_pass"):
-                continue
-            where = f"[{uid!r}][{source!r}]"
-            if not isinstance(block, dict) or not isinstance(block.get("narrations", []), list):
-                raise AnnotationError(path, f"{where} must be an object with a 'narrations' list")
-            for i, n in enumerate(block.get("narrations", [])):
-                try:
-                    out[(uid, source, i)] = Narration(
-                        video_uid=uid,
-                        narration_source=source,
-                        narration_ind=i,
-                        timestamp_sec=float(n["timestamp_sec"]),
-                        timestamp_frame=None if n.get("timestamp_frame") is None
-                        else int(n["timestamp_frame"]),
-                        narration_text=str(n["narration_text"]),
-                        annotation_uid=str(n.get("annotation_uid", "")),
-                    )
-                except (KeyError, TypeError, ValueError) as err:
-                    raise AnnotationError(
-                        path, f"{where}['narrations'][{i}]: bad narration ({type(err).__name__}: {err})"
-                    ) from None
-    return out
 
 
 # ----------------------------------------------------------------------------
 # splits and the ambient condition
 # ----------------------------------------------------------------------------
-def _unit_hash(*parts: object) -> float:
-    """A stable number in [0, 1) from ``parts`` (sha1; independent of PYTHONHASHSEED)."""
-    return stable_unit("\x1f".join(str(p) for p in parts))
-
-
 def val_videos(video_uids: Sequence[str], val_fraction: float) -> set[str]:
     """The training videos held out for validation: ``sha1(uid) < val_fraction``.
 
@@ -515,7 +111,7 @@ def val_videos(video_uids: Sequence[str], val_fraction: float) -> set[str]:
     uids = sorted(set(video_uids))
     if val_fraction == 0.0 or len(uids) < 2:
         return set()
-    held = holdout_mask([f"ego4d-val\x1f{u}" for u in uids], val_fraction)
+    held = holdout_mask([joined_key(EGO4D_VAL_KEY, u) for u in uids], val_fraction)
     return {u for u, h in zip(uids, held) if h}
 
 
@@ -544,7 +140,7 @@ def condition_map(
             cands = [k for k in idx[max(lo - neighbors, 0):lo] + idx[hi:hi + neighbors] if k != j]
             if cands:
                 cands.sort(key=lambda k: rows[k].clip_id)
-                pick = int(_unit_hash("ego4d-cond", seed, rows[j].clip_id) * len(cands))
+                pick = int(stable_unit(joined_key(EGO4D_COND_KEY, seed, rows[j].clip_id)) * len(cands))
                 out[j] = cands[min(pick, len(cands) - 1)]
     return out
 
@@ -752,17 +348,10 @@ class Ego4DClips(AVDataset):
 
 
 __all__ = [
-    "COLUMNS",
-    "ClipRow",
-    "ClipTable",
+    "CLIPS_DIR",
+    "SPLITS",
+    "TEST_CLIPS_DIR",
     "Ego4DClips",
-    "Narration",
-    "clean_narration",
-    "clip_id",
     "condition_map",
-    "find_table",
-    "narration_verb",
-    "read_clip_table",
-    "read_narrations",
     "val_videos",
 ]

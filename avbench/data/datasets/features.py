@@ -27,8 +27,10 @@ that disagree between audio/visual/labels, labels out of range.
 
 Validation split: when the file has no ``*_val`` keys, ``val`` is a deterministic
 held-out fraction (``val_fraction``) of the training rows chosen by a stable hash of
-the row id (``ids_train`` or ``"train_<row>"``; at least one row), and ``train``
-excludes them, so checkpoints are never selected on test.
+the row id (``ids_train`` or ``"train_<row>"``, salted with
+:data:`avbench.data.splits.HOLDOUT_SALT`; at least one row), and ``train`` excludes
+them, so checkpoints are never selected on test. The file itself is written by
+:func:`avbench.data.synthetic.writers.feature_file.write_feature_file`.
 """
 
 from __future__ import annotations
@@ -41,32 +43,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from avbench.data import splits
 from avbench.data.datasets.base import AVDataset, MissingPolicy
 from avbench.data.errors import AnnotationError, CorruptMediaError, MissingFileError
+from avbench.data.splits import HOLDOUT_SALT, holdout_mask
 
 SPLITS = ("train", "val", "test")
 AUDIO_KEY, VISUAL_KEY, LABEL_KEY, IDS_KEY = "audio_{}", "visual_{}", "lab_{}", "ids_{}"
 CLASS_NAMES_KEY = "class_names"
 AUDIO_DIM, VISUAL_DIM = 128, 1024  # VGGish / Inception-v3 pool features
-
-
-HOLDOUT_SALT = "avbench-holdout"
-
-
-def stable_unit(key: str, salt: str = HOLDOUT_SALT) -> float:
-    """A number in [0, 1) fixed by ``key`` alone (see :mod:`avbench.data.splits`).
-
-    Used for every deterministic held-out split in avbench's AVE/VEGAS loaders: an
-    item's split depends only on its id, so it never moves when other items are
-    added or missing.
-    """
-    return splits.stable_unit(key, salt)
-
-
-def holdout_mask(ids: Sequence[str], fraction: float) -> list[bool]:
-    """Which ``ids`` form the held-out val split: ``stable_unit(id) < fraction``."""
-    return splits.holdout_mask(ids, fraction, salt=HOLDOUT_SALT)
 
 
 @dataclass(frozen=True)
@@ -148,35 +132,6 @@ def stored_splits(path: Path) -> tuple[str, ...]:
         return tuple(s for s in SPLITS if LABEL_KEY.format(s) in h5)
 
 
-def write_feature_file(
-    path: str | Path,
-    splits: dict[str, dict[str, Any]],
-    class_names: Sequence[str] | None = None,
-) -> Path:
-    """Write a feature file in the layout above (atomically).
-
-    ``splits[split]`` holds ``audio`` [N,Da], ``visual`` [N,Dv], ``labels`` [N] and
-    optionally ``ids``. Lives here, beside the reader, so both use the same keys.
-    """
-    import h5py
-
-    from avbench.data.synthetic.media import atomic_path
-
-    path = Path(path)
-    str_dt = h5py.string_dtype("utf-8")
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as h5:
-            for split, data in splits.items():
-                h5.create_dataset(AUDIO_KEY.format(split), data=np.asarray(data["audio"], np.float32))
-                h5.create_dataset(VISUAL_KEY.format(split), data=np.asarray(data["visual"], np.float32))
-                h5.create_dataset(LABEL_KEY.format(split), data=np.asarray(data["labels"], np.int64))
-                if data.get("ids") is not None:
-                    h5.create_dataset(IDS_KEY.format(split), data=list(data["ids"]), dtype=str_dt)
-            if class_names is not None:
-                h5.create_dataset(CLASS_NAMES_KEY, data=list(class_names), dtype=str_dt)
-    return path
-
-
 class FeatureDataset(AVDataset):
     """Per-video pooled audio/visual features of one split of an HDF5 feature file.
 
@@ -225,7 +180,7 @@ class FeatureDataset(AVDataset):
             )
         data = read_feature_split(self.file, source)
         if split in ("train", "val") and "val" not in stored:
-            held = holdout_mask(data["ids"], val_fraction)
+            held = holdout_mask(data["ids"], val_fraction, salt=HOLDOUT_SALT)
             keep = held if split == "val" else [not h for h in held]
         else:
             keep = [True] * len(data["ids"])

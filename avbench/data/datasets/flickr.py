@@ -62,7 +62,7 @@ avbench policies
 ----------------
 * ``split="val"``: Flickr-SoundNet has no val split, so it is a deterministic
   hash hold-out of ``val_fraction`` of the training list
-  (:func:`avbench.data.datasets.vggsound.holdout_split`, at least one clip);
+  (:func:`avbench.data.splits.holdout_split`, at least one clip);
   checkpoints are never selected on the 250 test clips.
 * Audio: the ``clip_seconds`` window centred on the track, tiled when shorter.
 * ``boxes`` (normalised, each annotator's boxes) is returned for plots;
@@ -82,15 +82,11 @@ from typing import Any, Literal
 from torch import Tensor
 
 from avbench.data.datasets.base import AVDataset, MissingPolicy
-from avbench.data.datasets.vggsound import (
-    boxes_to_gt_map,
-    find_metadata,
-    holdout_split,
-    load_audio_window,
-    read_id_list,
-)
+from avbench.data.datasets.ssl_layout import boxes_to_gt_map, find_metadata, load_audio_window
 from avbench.data.errors import AnnotationError, MissingFileError
+from avbench.data.id_lists import read_id_rows, read_ids
 from avbench.data.io import read_image
+from avbench.data.splits import holdout_split
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +213,7 @@ class FlickrSoundNet(AVDataset):
 
         if split == "test":
             self.list_path = find_metadata(self.root, test_list)
-            rows = read_id_list(self.list_path)
+            rows = read_id_rows(self.list_path)
             rows = list({i: rest for i, rest in rows}.items())  # dedupe, keep first order
             labelled = bool(rows) and all(
                 rest and rest[0] and not _is_number(rest[0]) for _, rest in rows
@@ -230,7 +226,7 @@ class FlickrSoundNet(AVDataset):
                 self.records = [FlickrRecord(i) for i, _ in rows]
         else:
             self.list_path = find_metadata(self.root, train_list)
-            ids = list(dict.fromkeys(i for i, _ in read_id_list(self.list_path)))
+            ids = list(dict.fromkeys(read_ids(self.list_path)))
             train_ids, val_ids = holdout_split(ids, val_fraction)
             self.records = [FlickrRecord(i) for i in (train_ids if split == "train" else val_ids)]
         self._finalize_records()

@@ -25,7 +25,8 @@ Features: ``vegas_feature.h5`` (CMR README; VGGish 128-d audio, Inception-v3
 the one stored in that file.
 
 Split of the raw clips (avbench's, documented because the release has none): an
-item's split is fixed by ``u = stable_unit("<class>/<stem>")`` (sha1 of the id):
+item's split is fixed by ``u = stable_unit("<class>/<stem>", HOLDOUT_SALT)`` (sha1 of
+the salted id, :mod:`avbench.data.splits`):
 ``test`` if ``u < test_fraction`` (0.2), ``val`` if
 ``u < test_fraction + val_fraction`` (0.05), else ``train``. Deterministic,
 independent of which other files exist, never selects on test.
@@ -47,8 +48,9 @@ from typing import Any, Literal
 
 from avbench.data import io
 from avbench.data.datasets.base import AVDataset, MissingPolicy
-from avbench.data.datasets.features import FeatureDataset, stable_unit
+from avbench.data.datasets.features import FeatureDataset
 from avbench.data.errors import AnnotationError
+from avbench.data.splits import HOLDOUT_SALT, stable_unit
 
 SPLITS = ("train", "val", "test")
 FEATURES_FILE = "vegas_feature.h5"
@@ -62,7 +64,7 @@ AudioSource = Literal["wav", "mp4"]
 
 def vegas_split(item_id: str, test_fraction: float = 0.2, val_fraction: float = 0.05) -> str:
     """The deterministic split of a raw VEGAS item id ``<class>/<stem>``."""
-    u = stable_unit(item_id)
+    u = stable_unit(item_id, HOLDOUT_SALT)
     if u < test_fraction:
         return "test"
     if u < test_fraction + val_fraction:

@@ -1,4 +1,8 @@
-"""VGGSound, VGG-Sound Source (VGG-SS) and its heard/unheard splits, in the published layout.
+"""VGGSound: ``vggsound.csv`` and the VGGSound dataset, in the published layout.
+
+The same tree holds VGG-Sound Source (VGG-SS, :mod:`avbench.data.datasets.vggss`;
+its boxes: :mod:`avbench.data.datasets.vggss_annotations`); both share this
+module's clip media access (:class:`VGGSoundMedia`).
 
 Real layout (what the loaders read)
 -----------------------------------
@@ -9,7 +13,7 @@ Real layout (what the loaders read)
       metadata/                    (or directly in <root>; both are searched)
         vggsound_10k.txt           training subsets: one clip id per line
         vggsound_144k.txt
-        vggss.json                 VGG-SS boxes (see below)
+        vggss.json                 VGG-SS boxes (vggss_annotations)
         vggss_test.csv             VGG-SS ids, first column (LVS/EZ-VSL test list)
         vggss_heard.txt            training ids of the 110 "heard" classes
         vggss_heard_test.csv       test ids of heard classes: ``id`` or ``id,class``
@@ -34,17 +38,8 @@ Sources of each fact:
   (``get_train_dataset`` / ``get_test_dataset`` / ``load_all_bboxes``).
   ACL-SSL (``swimmiing/ACL-SSL/VGGSS/README.md``) documents the same
   ``VGGSound/{audio,frames}`` tree with 16 kHz wavs.
-* ``vggss.json`` is a list of ``{"file": id, "class": name, "bbox":
-  [[xmin, ymin, xmax, ymax], ...]}`` with coordinates normalised to [0, 1]
-  (some given as the integers 0/1): ``hche11/Localizing-Visual-Sounds-the-
-  Hard-Way/metadata/vggss.json``. The reference loaders clip every box to
-  [0, 1] and rasterise ``int(coord * 224)`` (EZ-VSL, SLAVC); the public file
-  has boxes with a garbage coordinate of about -2.88e16 and zero-area boxes
-  such as ``[0.26875, 1.0, 0.753125, 1.0]`` (REFERENCE.md B).
-* Heard/unheard test lists: ``stoneMo/EZ-VSL/metadata/vggss_{heard,unheard}_test.csv``
-  hold one id per line; ACL-SSL's copies (``VGGSS/metadata/``) are
-  ``id,class`` with quoted class names. The class of a test clip always comes
-  from ``vggss.json``.
+* ``vggss.json`` and its boxes: :mod:`avbench.data.datasets.vggss_annotations`.
+* Heard/unheard test lists: :mod:`avbench.data.datasets.vggss`.
 * The mp4 folder: VGGSound downloads name clips ``<id>.mp4`` (the release
   archives unpack to ``.../VGGSound_final/video/<id>.mp4``); the folder is the
   ``video_dir`` argument (default ``video``). The boxes were drawn on the
@@ -59,14 +54,11 @@ What the loaders tolerate
   counted). A row with the wrong number of fields, a non-integer start or an
   unknown split raises :class:`~avbench.data.errors.AnnotationError` naming
   the file and line.
-* id lists as ``.txt`` or ``.csv`` (first column; ``flickr_144k`` ships as
-  ``.csv`` in EZ-VSL, so a missing ``X.txt`` falls back to ``X.csv`` and vice
-  versa).
-* VGG-SS boxes: coordinates are clipped to [0, 1] (the reference rule),
-  boxes with non-finite coordinates or zero area after clipping are dropped;
-  all of it is counted in :attr:`VGGSS.box_report` and logged. A clip left
-  without any box keeps an all-zero ``gt_map`` (as in the reference code,
-  where it can never score) and is listed in the report.
+* id lists as ``.txt`` or ``.csv`` (first column, read by
+  :mod:`avbench.data.id_lists`; ``flickr_144k`` ships as ``.csv`` in EZ-VSL,
+  so a missing ``X.txt`` falls back to ``X.csv`` and vice versa:
+  :func:`avbench.data.datasets.ssl_layout.find_metadata`).
+* VGG-SS boxes: see :mod:`avbench.data.datasets.vggss_annotations`.
 * missing media: ``missing="error"`` names the first missing file and the
   count, ``missing="skip"`` drops those clips and counts them (DESIGN 4.2).
 
@@ -79,172 +71,43 @@ avbench policies (deviations from the reference code, on purpose)
   but still reports them.
 * Validation: VGGSound has no val split, so ``split="val"`` is a
   deterministic hold-out of the training list: the ids whose stable hash
-  (SHA-1 of the id, see :func:`holdout_fraction`) falls below
+  (SHA-1 of the id, :func:`avbench.data.splits.holdout_split`) falls below
   ``val_fraction``; at least one id when ``val_fraction > 0``. The hold-out
   depends only on the id, so the val clips of the 10k list are also val clips
   of the 144k list. Checkpoints are never selected on test.
 * Audio: the ``clip_seconds`` window centred on the middle of the track
   (EZ-VSL ``load_spectrogram``: start ``max(dur/2 - clip/2, 0)``), tiled when
-  the track is shorter; resampled to ``sample_rate``.
+  the track is shorter; resampled to ``sample_rate``
+  (:func:`avbench.data.datasets.ssl_layout.load_audio_window`).
 * Classes: ``dataset.classes`` is the sorted list of ``vggsound.csv`` labels
   (all splits), so VGGSound and VGG-SS share one index space; without
   ``vggsound.csv`` VGG-SS uses the sorted classes of ``vggss.json``.
-
-The helpers :func:`read_id_list`, :func:`holdout_split` and
-:func:`boxes_to_gt_map` are shared with :mod:`avbench.data.datasets.flickr`
-(same family of SSL layouts).
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from torch import Tensor
 
 from avbench.data.datasets.base import AVDataset, MissingPolicy
+from avbench.data.datasets.ssl_layout import find_metadata, load_audio_window, optional_metadata
+from avbench.data.datasets.vggss_annotations import VGGSS_JSON, parse_vggss_json
 from avbench.data.errors import AnnotationError, MissingFileError
-from avbench.data.io import (
-    SOUNDFILE_EXTENSIONS,
-    fit_length,
-    probe,
-    read_audio,
-    read_image,
-    read_video_frame,
-)
-from avbench.data.splits import holdout_mask, stable_unit
+from avbench.data.id_lists import read_ids
+from avbench.data.io import read_image, read_video_frame
+from avbench.data.splits import holdout_split
 
 log = logging.getLogger(__name__)
 
 Source = Literal["frames", "video"]
 Split = Literal["train", "val", "test"]
-VGGSSSubset = Literal["all", "heard", "unheard"]
-
-#: where list/annotation files are looked up, relative to the dataset root
-METADATA_DIRS = ("metadata", ".")
-
-VGGSS_JSON = "vggss.json"
-VGGSS_SUBSET_LISTS = {
-    "heard": "vggss_heard_test.csv",
-    "unheard": "vggss_unheard_test.csv",
-}
-
-
-# --------------------------------------------------------------------------
-# shared helpers (also used by the Flickr-SoundNet loader)
-# --------------------------------------------------------------------------
-def find_metadata(root: Path, name: str, metadata_dir: str | None = None) -> Path:
-    """Locate a list/annotation file under ``root`` (``metadata/`` first, then ``root``).
-
-    A missing ``X.txt`` falls back to ``X.csv`` and vice versa (EZ-VSL ships
-    ``flickr_144k.csv`` but reads ``<trainset>.txt``). An absolute ``name`` is
-    used as is. Raises :class:`MissingFileError` naming the first place looked.
-    """
-    candidates: list[Path] = []
-    p = Path(name)
-    if p.is_absolute():
-        candidates.append(p)
-    else:
-        dirs = (metadata_dir,) if metadata_dir is not None else METADATA_DIRS
-        candidates.extend(root / d / name for d in dirs)
-    alt_ext = {".txt": ".csv", ".csv": ".txt"}.get(p.suffix.lower())
-    alts = [c.with_suffix(alt_ext) for c in candidates] if alt_ext else []
-    for c in [*candidates, *alts]:
-        if c.is_file():
-            return c
-    raise MissingFileError(candidates[0], f"list/annotation file {name!r} not found")
-
-
-def read_id_list(path: Path) -> list[tuple[str, list[str]]]:
-    """Read an id list: one row per line, id in the first column.
-
-    Returns ``[(id, other_columns), ...]`` in file order. ``.csv`` rows are
-    parsed with the csv module (quoted class names with commas, as in
-    ACL-SSL's ``vggss_heard_test.csv``); blank lines are skipped. An empty id
-    raises :class:`AnnotationError` naming the file and line.
-    """
-    rows: list[tuple[str, list[str]]] = []
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            for lineno, fields in enumerate(csv.reader(f), start=1):
-                if not fields or all(not x.strip() for x in fields):
-                    continue
-                ident = fields[0].strip()
-                if not ident:
-                    raise AnnotationError(path, f"line {lineno}: empty id in first column")
-                rows.append((ident, [x.strip() for x in fields[1:]]))
-    except UnicodeDecodeError as err:
-        raise AnnotationError(path, f"not a UTF-8 text list ({err})") from err
-    except csv.Error as err:
-        raise AnnotationError(path, f"malformed csv: {err}") from err
-    return rows
-
-
-def holdout_fraction(ident: str) -> float:
-    """A stable pseudo-random number in [0, 1) for ``ident`` (SHA-1 of the UTF-8 id)."""
-    return stable_unit(ident)
-
-
-def holdout_split(ids: Sequence[str], val_fraction: float) -> tuple[list[str], list[str]]:
-    """Split ``ids`` into (train, val) by :func:`holdout_fraction` < ``val_fraction``.
-
-    Deterministic and order-preserving; see :func:`avbench.data.splits.holdout_mask`
-    for the guarantees on tiny lists (val and train both non-empty).
-    """
-    held = holdout_mask(ids, val_fraction)
-    return [i for i, h in zip(ids, held) if not h], [i for i, h in zip(ids, held) if h]
-
-
-def boxes_to_gt_map(
-    boxes: Sequence[Sequence[float]], size: int, mode: Literal["union", "consensus"]
-) -> Tensor:
-    """Rasterise normalised ``[xmin, ymin, xmax, ymax]`` boxes into a ``[size, size]`` map.
-
-    Pixels ``[int(ymin*size):int(ymax*size), int(xmin*size):int(xmax*size)]``
-    of each box add 1 (the reference ``bbox2gtmap`` at 224 px). ``"union"``
-    (VGG-SS) binarises the sum; ``"consensus"`` (Flickr, 3 annotators) divides
-    by 2 and caps at 1, giving values 0, 0.5, 1.
-    """
-    gt = torch.zeros(size, size, dtype=torch.float32)
-    for x0, y0, x1, y1 in boxes:
-        c0, r0 = int(x0 * size), int(y0 * size)
-        c1, r1 = int(x1 * size), int(y1 * size)
-        gt[r0:r1, c0:c1] += 1.0
-    if mode == "union":
-        return (gt > 0).to(torch.float32)
-    if mode == "consensus":
-        return (gt / 2.0).clamp_(max=1.0)
-    raise ValueError(f"mode must be 'union' or 'consensus', got {mode!r}")
-
-
-def load_audio_window(path: Path, sample_rate: int, clip_seconds: float) -> Tensor:
-    """The ``clip_seconds`` window at the middle of ``path``'s audio, ``[1, L]``.
-
-    Start ``max(duration/2 - clip/2, 0)`` as in the EZ-VSL loader; tiled when
-    the track is shorter (:func:`avbench.data.io.fit_length`).
-
-    wav/flac (soundfile) are probed and only the window is read. Containers
-    decoded by PyAV (mp4, mp3, ...) are read whole and centre-cropped instead:
-    probing one costs a full container open (stream-info analysis, about as
-    much as decoding a 10-s AAC track), the perf benchmark's main overhead
-    over raw decoding; the window is the same up to one sample of rounding.
-    """
-    num = max(1, round(sample_rate * clip_seconds))
-    if path.suffix.lower() in SOUNDFILE_EXTENSIONS:
-        info = probe(path)
-        duration = info.audio_duration or info.duration
-        if duration:
-            start = max(duration / 2.0 - clip_seconds / 2.0, 0.0)
-            wave = read_audio(path, sample_rate, start=start, duration=clip_seconds)
-            return fit_length(wave, num, "center")
-    return fit_length(read_audio(path, sample_rate), num, "center")
 
 
 # --------------------------------------------------------------------------
@@ -336,137 +199,34 @@ def parse_vggsound_csv(path: Path) -> list[VGGSoundRow]:
     return rows
 
 
-# --------------------------------------------------------------------------
-# vggss.json
-# --------------------------------------------------------------------------
-@dataclass
-class BoxReport:
-    """What sanitising the VGG-SS boxes changed (the public file needs it)."""
 
-    path: Path
-    entries: int = 0
-    boxes: int = 0
-    kept: int = 0
-    clipped: int = 0  #: boxes with a coordinate outside [0, 1], clipped
-    non_finite: int = 0  #: boxes with a NaN/inf coordinate, dropped
-    zero_area: int = 0  #: boxes of zero area after clipping, dropped
-    without_boxes: list[str] = field(default_factory=list)  #: ids left with no box
-
-    def summary(self) -> str:
-        return (
-            f"{self.path.name}: {self.entries} clips, {self.boxes} boxes; {self.clipped} clipped "
-            f"to [0,1], {self.zero_area} zero-area and {self.non_finite} non-finite dropped; "
-            f"{len(self.without_boxes)} clips left without a box"
-        )
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.clipped or self.zero_area or self.non_finite or self.without_boxes)
-
-
-@dataclass(frozen=True)
-class VGGSSEntry:
-    id: str
-    class_name: str
-    boxes: tuple[tuple[float, float, float, float], ...]  #: clipped, non-degenerate
-
-
-def _as_box(raw: Any) -> list[float] | None:
-    if not isinstance(raw, (list, tuple)) or len(raw) != 4:
-        return None
-    out = []
-    for v in raw:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return None
-        out.append(float(v))
-    return out
-
-
-def sanitize_box(
-    raw: Sequence[float], report: BoxReport
-) -> tuple[float, float, float, float] | None:
-    """Clip a normalised box to [0, 1]; ``None`` (counted) if non-finite or zero-area."""
-    report.boxes += 1
-    if not all(math.isfinite(v) for v in raw):
-        report.non_finite += 1
-        return None
-    clipped = [min(max(v, 0.0), 1.0) for v in raw]
-    if clipped != list(raw):
-        report.clipped += 1
-    x0, y0, x1, y1 = clipped
-    if x1 - x0 <= 0 or y1 - y0 <= 0:
-        report.zero_area += 1
-        return None
-    report.kept += 1
-    return (x0, y0, x1, y1)
-
-
-def parse_vggss_json(
-    path: Path, *, warn: bool = True
-) -> tuple[dict[str, VGGSSEntry], list[str], BoxReport]:
-    """Parse ``vggss.json`` -> ({id: entry}, ids in file order, box report).
-
-    Structural problems (not a list, an entry without ``file``/``class``/
-    ``bbox``, a box that is not 4 numbers) raise :class:`AnnotationError`
-    naming the file and the entry; bad coordinate *values* are repaired and
-    counted (see :class:`BoxReport`).
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError as err:
-        raise MissingFileError(path) from err
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise AnnotationError(path, f"invalid JSON at line {err.lineno}: {err.msg}") from err
-    if not isinstance(data, list):
-        raise AnnotationError(path, "expected a JSON list of {file, class, bbox} objects")
-    report = BoxReport(Path(path))
-    entries: dict[str, VGGSSEntry] = {}
-    order: list[str] = []
-    for k, item in enumerate(data):
-        where = f"entry {k}"
-        if not isinstance(item, dict) or not all(key in item for key in ("file", "class", "bbox")):
-            raise AnnotationError(path, f"{where}: expected keys 'file', 'class', 'bbox'")
-        ident, cls, raw_boxes = item["file"], item["class"], item["bbox"]
-        if not isinstance(ident, str) or not ident or not isinstance(cls, str) or not cls:
-            raise AnnotationError(path, f"{where}: 'file' and 'class' must be non-empty strings")
-        where = f"entry {k} ({ident})"
-        if not isinstance(raw_boxes, list):
-            raise AnnotationError(path, f"{where}: 'bbox' must be a list of [xmin,ymin,xmax,ymax]")
-        boxes = []
-        for j, raw in enumerate(raw_boxes):
-            box = _as_box(raw)
-            if box is None:
-                raise AnnotationError(path, f"{where}: box {j} is not 4 numbers: {raw!r}"[:200])
-            clean = sanitize_box(box, report)
-            if clean is not None:
-                boxes.append(clean)
-        if ident in entries:
-            raise AnnotationError(path, f"{where}: duplicate clip id")
-        if not boxes:
-            report.without_boxes.append(ident)
-        entries[ident] = VGGSSEntry(ident, cls, tuple(boxes))
-        order.append(ident)
-    report.entries = len(order)
-    if report.changed and warn:
-        log.warning("VGG-SS boxes repaired: %s", report.summary())
-    return entries, order, report
+def vggsound_classes(root: str | Path, csv_name: str = "vggsound.csv") -> list[str]:
+    """Sorted class labels of ``vggsound.csv`` under ``root`` (the shared index space)."""
+    return sorted({r.label for r in parse_vggsound_csv(find_metadata(Path(root), csv_name))})
 
 
 # --------------------------------------------------------------------------
-# datasets
+# clip media (shared with VGG-SS)
 # --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ClipRecord:
+    """One clip of VGGSound or VGG-SS: id, class index and name, boxes (VGG-SS only)."""
+
     id: str
     label: int
     class_name: str
     boxes: tuple[tuple[float, float, float, float], ...] | None = None
 
 
-class _VGGSoundMedia(AVDataset):
-    """Shared media access of VGGSound and VGG-SS (frames+audio or mp4)."""
+class VGGSoundMedia(AVDataset):
+    """Media access shared by VGGSound and VGG-SS: frames+audio or the mp4 of a clip id.
+
+    ``source="frames"`` reads ``<frames_dir>/<id>.jpg`` and ``<audio_dir>/<id>.wav``,
+    ``source="video"`` the middle frame and audio of ``<video_dir>/<id>.mp4``;
+    :meth:`_load_media` returns ``image`` [3,H,W] and ``audio`` [1,L] (the centred
+    ``clip_seconds`` window at ``sample_rate``). Raises ``ValueError`` for an
+    unknown ``source`` or a non-positive rate/window.
+    """
 
     def __init__(
         self,
@@ -517,7 +277,11 @@ class _VGGSoundMedia(AVDataset):
         return {c: i for i, c in enumerate(self.classes)}
 
 
-class VGGSound(_VGGSoundMedia):
+
+# --------------------------------------------------------------------------
+# the dataset
+# --------------------------------------------------------------------------
+class VGGSound(VGGSoundMedia):
     """VGGSound clips with their class label (train / val hold-out / test).
 
     Args:
@@ -594,7 +358,7 @@ class VGGSound(_VGGSoundMedia):
         if self.train_list is None:
             return [r.id for r in rows if r.split == "train"]
         list_path = find_metadata(self.root, self.train_list)
-        listed = list(dict.fromkeys(i for i, _ in read_id_list(list_path)))
+        listed = list(dict.fromkeys(read_ids(list_path)))
         unknown = [i for i in listed if i not in by_id]
         if unknown:
             # No label for these: they cannot be used; counted, not fatal.
@@ -602,7 +366,7 @@ class VGGSound(_VGGSoundMedia):
             log.warning("%s: %d ids of %s are not in %s (e.g. %s); dropped",
                         self.describe(), len(unknown), list_path.name, self.csv_path.name, unknown[0])
         test_ids = {r.id for r in rows if r.split == "test"}
-        vggss = _optional_metadata(self.root, VGGSS_JSON)
+        vggss = optional_metadata(self.root, VGGSS_JSON)
         if vggss is not None:
             test_ids |= set(parse_vggss_json(vggss, warn=False)[1])
         ids = [i for i in listed if i in by_id]
@@ -630,135 +394,14 @@ class VGGSound(_VGGSoundMedia):
         return sample
 
 
-def _optional_metadata(root: Path, name: str) -> Path | None:
-    try:
-        return find_metadata(root, name)
-    except MissingFileError:
-        return None
-
-
-class VGGSS(_VGGSoundMedia):
-    """VGG-Sound Source test clips with box ground truth (subsets all / heard / unheard).
-
-    Args:
-        root: the VGGSound root (``metadata/vggss.json`` + media folders).
-        subset: ``"all"`` (every clip of ``vggss.json``), ``"heard"`` /
-            ``"unheard"`` (ids of ``vggss_heard_test.csv`` /
-            ``vggss_unheard_test.csv``, first column; classes from the json).
-        classes: class list defining ``label`` indices; default the sorted
-            labels of ``vggsound.csv`` if present (same indices as
-            :class:`VGGSound`), else the sorted classes of ``vggss.json``.
-        source, video_dir, frames_dir, audio_dir, sample_rate, clip_seconds,
-        image_size, missing: as in :class:`VGGSound`.
-
-    Samples: ``id``, ``image``, ``audio``, ``label``, ``class_name``,
-    ``gt_map`` [H,W] (binary union of the boxes at ``image_size``) and
-    ``boxes`` (list of the clip's normalised, clipped boxes).
-    :attr:`box_report` says what was repaired in the box file.
-    """
-
-    name = "vggss"
-
-    def __init__(
-        self,
-        root: str | Path,
-        subset: VGGSSSubset = "all",
-        *,
-        classes: Sequence[str] | None = None,
-        source: Source = "frames",
-        video_dir: str = "video",
-        frames_dir: str = "frames",
-        audio_dir: str = "audio",
-        sample_rate: int = 16000,
-        clip_seconds: float = 3.0,
-        image_size: int = 224,
-        missing: MissingPolicy = "error",
-        json_name: str = VGGSS_JSON,
-    ) -> None:
-        super().__init__(
-            root, source=source, frames_dir=frames_dir, audio_dir=audio_dir,
-            video_dir=video_dir, sample_rate=sample_rate, clip_seconds=clip_seconds,
-            image_size=image_size, missing=missing,
-        )
-        if subset not in ("all", "heard", "unheard"):
-            raise ValueError(f"subset must be 'all', 'heard' or 'unheard', got {subset!r}")
-        if image_size is None or image_size <= 0:
-            raise ValueError("VGGSS needs an integer image_size (gt_map resolution)")
-        self.subset = subset
-        self.json_path = find_metadata(self.root, json_name)
-        entries, order, self.box_report = parse_vggss_json(self.json_path)
-        if subset == "all":
-            ids = order
-        else:
-            list_path = find_metadata(self.root, VGGSS_SUBSET_LISTS[subset])
-            ids = []
-            for lineno, (ident, _rest) in enumerate(read_id_list(list_path), start=1):
-                if ident not in entries:
-                    raise AnnotationError(
-                        list_path, f"row {lineno}: clip {ident!r} is not in {self.json_path.name}"
-                    )
-                ids.append(ident)
-            ids = list(dict.fromkeys(ids))
-        if classes is None:
-            csv_path = _optional_metadata(self.root, "vggsound.csv")
-            if csv_path is not None:
-                classes = sorted({r.label for r in parse_vggsound_csv(csv_path)})
-            else:
-                classes = sorted({e.class_name for e in entries.values()})
-        self.classes = list(classes)
-        index = self._class_index()
-        unknown = sorted({entries[i].class_name for i in ids} - set(index))
-        if unknown:
-            raise AnnotationError(
-                self.json_path, f"classes not in the class list: {unknown[:5]}"
-            )
-        self.records = [
-            ClipRecord(i, index[entries[i].class_name], entries[i].class_name, entries[i].boxes)
-            for i in ids
-        ]
-        #: ids of this subset whose boxes were all dropped (empty gt_map)
-        self.without_boxes = [i for i in ids if not entries[i].boxes]
-        self._finalize_records()
-
-    def describe(self) -> str:
-        return f"VGGSS({self.root}, subset={getattr(self, 'subset', '?')})"
-
-    def skip_report(self) -> str:
-        base = super().skip_report()
-        if self.box_report.changed:
-            return f"{base}; {self.box_report.summary()}"
-        return base
-
-    def load(self, record: ClipRecord) -> dict[str, Any]:
-        sample: dict[str, Any] = {"id": record.id}
-        sample.update(self._load_media(record.id))
-        boxes = record.boxes or ()
-        sample["label"] = record.label
-        sample["class_name"] = record.class_name
-        assert self.image_size is not None
-        sample["gt_map"] = boxes_to_gt_map(boxes, self.image_size, "union")
-        sample["boxes"] = [list(b) for b in boxes]
-        return sample
-
-
-def vggsound_classes(root: str | Path, csv_name: str = "vggsound.csv") -> list[str]:
-    """Sorted class labels of ``vggsound.csv`` under ``root`` (the shared index space)."""
-    return sorted({r.label for r in parse_vggsound_csv(find_metadata(Path(root), csv_name))})
-
-
 __all__ = [
+    "ClipRecord",
+    "Source",
+    "Split",
     "VGGSound",
-    "VGGSS",
-    "BoxReport",
+    "VGGSoundMedia",
     "VGGSoundRow",
     "clip_id",
     "parse_vggsound_csv",
-    "parse_vggss_json",
-    "read_id_list",
-    "holdout_split",
-    "holdout_fraction",
-    "boxes_to_gt_map",
-    "load_audio_window",
-    "find_metadata",
     "vggsound_classes",
 ]

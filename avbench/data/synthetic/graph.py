@@ -17,12 +17,13 @@ is written beside each dataset as ``cooccurrence_graph.json``.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from avbench.atomic_io import atomic_write_text
 
 MODALITIES: tuple[str, str] = ("audio", "visual")
 FILENAME = "cooccurrence_graph.json"
@@ -160,10 +161,7 @@ class CooccurrenceGraph:
         path = Path(path)
         if path.is_dir() or not path.suffix:
             path = path / FILENAME
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.partial")
-        tmp.write_text(json.dumps(self.to_json(), indent=1), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(self.to_json(), indent=1))
         return path
 
     @classmethod

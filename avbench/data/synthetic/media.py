@@ -6,11 +6,13 @@ mp4 (H.264 + AAC, like YouTube-derived VGGSound clips), 16-bit PCM wav (like
 the pre-extracted ``audio/<id>.wav`` of the SSL repos and AVSBench), jpg/png
 frames and 0/255 png masks.
 
-Every writer is atomic: it writes ``<path>.<random>.partial`` in the same
-directory and ``os.replace``-s it onto ``path`` only when the file is
-complete, so a synthesis killed half-way never leaves a truncated file that a
-later run would mistake for data. The temporary name deliberately does not end
-with the media extension, so globs such as ``*.mp4`` never pick up a leftover.
+Every writer is atomic (:func:`avbench.atomic_io.atomic_path`): it writes a
+hidden ``.<name>.<random>.partial`` in the same directory and moves it onto
+``path`` only when the file is complete, so a synthesis killed half-way never
+leaves a truncated file that a later run would mistake for data. The temporary
+name deliberately does not end with the media extension (globs such as
+``*.mp4`` never pick up a leftover), so every encoder is given its container
+format explicitly instead of guessing it from the extension.
 
 Speed: short clips are dominated by per-file encoder set-up, not by pixels, so
 the H.264 encoder runs single-threaded with ``preset=veryfast`` (synthesis
@@ -19,10 +21,6 @@ parallelises over files, not inside one); see :func:`write_mp4`.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import uuid
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,7 +29,9 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
-__all__ = ["write_mp4", "write_wav", "write_image", "write_mask", "atomic_path", "video_codec"]
+from avbench.atomic_io import atomic_path
+
+__all__ = ["write_mp4", "write_wav", "write_image", "write_mask", "video_codec"]
 
 # H.264 settings: crf 18 is visually lossless for flat synthetic shapes (the
 # tests read a solid colour back within a few levels); "veryfast" keeps the
@@ -40,25 +40,6 @@ __all__ = ["write_mp4", "write_wav", "write_image", "write_mask", "atomic_path",
 # process per core.
 _X264_OPTIONS = {"crf": "18", "preset": "veryfast", "threads": "1"}
 _AAC_BITRATE_PER_CHANNEL = 96_000
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it onto ``path`` on success.
-
-    On any exception the temporary file is removed and ``path`` is untouched
-    (an older complete file, if any, survives).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 _VIDEO_CODEC: str | None = None

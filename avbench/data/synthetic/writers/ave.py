@@ -47,12 +47,12 @@ from avbench.data.datasets.ave import (
     VIDEO_DIR,
     VIDEO_SECONDS,
 )
-from avbench.data.datasets.features import write_feature_file
 from avbench.data.synthetic.media import write_mp4
 from avbench.data.synthetic.parallel import map_progress
 from avbench.data.synthetic.presets import Preset
 from avbench.data.synthetic.scene import render_frames
 from avbench.data.synthetic.sound import colored_noise, render_sound
+from avbench.data.synthetic.writers.feature_file import write_feature_file
 from avbench.data.synthetic.writers.features import pooled_features
 from avbench.data.synthetic.writers.ssl_layout import (
     Summary,

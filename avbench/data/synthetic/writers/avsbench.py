@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from avbench.atomic_io import atomic_write_text
 from avbench.data.datasets.avsbench import CLIP_SECONDS, NUM_FRAMES, S4_CATEGORIES
 from avbench.data.synthetic.media import write_image, write_mask, write_wav
 from avbench.data.synthetic.parallel import map_progress
@@ -53,7 +54,6 @@ from avbench.data.synthetic.writers.ssl_layout import (
     world_config_kwargs,
     write_json,
     write_jsonl,
-    write_text_atomic,
     youtube_ids,
 )
 
@@ -180,10 +180,10 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
     s4 = [c for c in clips if c.subset == "s4"]
     lines = ["name,start,category,split"]
     lines += [f"{c.name},{c.start},{S4_CATEGORIES[c.categories[0]]},{c.split}" for c in s4]
-    write_text_atomic(root / "Single-source" / "s4_meta_data.csv", "\n".join(lines) + "\n")
+    atomic_write_text(root / "Single-source" / "s4_meta_data.csv", "\n".join(lines) + "\n")
     ms3 = [c for c in clips if c.subset == "ms3"]
     lines = ["video_id,split"] + [f"{c.name},{c.split}" for c in ms3]
-    write_text_atomic(root / "Multi-sources" / "ms3_meta_data.csv", "\n".join(lines) + "\n")
+    atomic_write_text(root / "Multi-sources" / "ms3_meta_data.csv", "\n".join(lines) + "\n")
 
     world.graph.save(root / "cooccurrence_graph.json")
     write_jsonl(root / "synthetic_scenes.jsonl", truths)

@@ -54,17 +54,11 @@ from typing import Any
 
 import numpy as np
 
-from avbench.data.datasets.ego4d import (
-    CLIPS_DIR,
-    COLUMNS,
-    EGO4D_FPS,
-    NARRATION_FILE,
-    TEST_TABLE_NAMES,
-    TRAIN_TABLE_NAMES,
-    clip_id,
-    val_videos,
-)
-from avbench.data.synthetic.media import atomic_path, write_mp4
+from avbench.atomic_io import atomic_path
+from avbench.data.datasets.ego4d import CLIPS_DIR, val_videos
+from avbench.data.datasets.ego4d_narrations import EGO4D_FPS, NARRATION_FILE
+from avbench.data.datasets.ego4d_tables import COLUMNS, TEST_TABLE_NAMES, TRAIN_TABLE_NAMES, clip_id
+from avbench.data.synthetic.media import write_mp4
 from avbench.data.synthetic.parallel import map_progress
 from avbench.data.synthetic.presets import Preset
 

@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from avbench.atomic_io import atomic_write_text
 from avbench.data.synthetic.parallel import map_progress
 from avbench.data.synthetic.presets import Preset
 from avbench.data.synthetic.writers.ssl_layout import (
@@ -59,7 +60,6 @@ from avbench.data.synthetic.writers.ssl_layout import (
     write_json,
     write_jsonl,
     write_lines,
-    write_text_atomic,
 )
 
 DATASET = "flickr"
@@ -129,7 +129,7 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
     for t in truths:
         if t["split"] == "test":
             t["annotator_boxes"] = annotator_boxes(t["boxes"], t["id"], seed)
-            write_text_atomic(root / "test" / "Annotations" / f"{t['id']}.xml",
+            atomic_write_text(root / "test" / "Annotations" / f"{t['id']}.xml",
                               annotation_xml(t["id"], t["annotator_boxes"]))
 
     train = [s.id for s in specs if s.split == "train"]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from avbench.atomic_io import atomic_write_text
 from avbench.data.synthetic.media import write_image, write_mp4, write_wav
 from avbench.data.synthetic.presets import Preset
 
@@ -240,25 +240,22 @@ def render_clip(ctx: RenderContext, spec: ClipSpec) -> dict[str, Any]:
             **scene_truth(world, scene, t_eval)}
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def write_lines(path: Path, lines: Sequence[str]) -> Path:
+    """Write ``lines`` to ``path`` atomically, each followed by ``\\n``."""
+    atomic_write_text(path, "".join(f"{line}\n" for line in lines))
     return path
 
 
-def write_lines(path: Path, lines: Sequence[str]) -> Path:
-    return write_text_atomic(path, "".join(f"{line}\n" for line in lines))
-
-
 def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> Path:
-    return write_text_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    """Write one JSON object per line (keys sorted) to ``path`` atomically."""
+    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    return path
 
 
 def write_json(path: Path, obj: Any) -> Path:
-    return write_text_atomic(path, json.dumps(_jsonable(obj), indent=1, sort_keys=True) + "\n")
+    """Write ``obj`` (dataclasses and numpy values made JSON-able) to ``path`` atomically."""
+    atomic_write_text(path, json.dumps(_jsonable(obj), indent=1, sort_keys=True) + "\n")
+    return path
 
 
 def subset_size(n: int, ratio: float = 10 / 144, minimum: int = 8) -> int:

@@ -35,11 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from avbench.data.datasets.features import write_feature_file
 from avbench.data.datasets.vegas import FEATURES_FILE, VEGAS_CLASSES, vegas_split
 from avbench.data.synthetic.media import write_mp4, write_wav
 from avbench.data.synthetic.parallel import map_progress
 from avbench.data.synthetic.presets import Preset
+from avbench.data.synthetic.writers.feature_file import write_feature_file
 from avbench.data.synthetic.writers.features import pooled_features
 from avbench.data.synthetic.writers.ssl_layout import (
     Summary,

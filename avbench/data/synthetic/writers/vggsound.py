@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from avbench.atomic_io import atomic_write_text
 from avbench.data.synthetic.parallel import map_progress
 from avbench.data.synthetic.presets import Preset
 from avbench.data.synthetic.writers.ssl_layout import (
@@ -54,7 +55,6 @@ from avbench.data.synthetic.writers.ssl_layout import (
     write_json,
     write_jsonl,
     write_lines,
-    write_text_atomic,
     youtube_ids,
 )
 
@@ -111,7 +111,7 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
     rows = [(s.id.rsplit("_", 1)[0], int(s.id.rsplit("_", 1)[1]), names[s.categories[0]], s.split)
             for s in specs]
     order = np.random.default_rng([seed, 0xC5F]).permutation(len(rows))
-    write_text_atomic(root / "vggsound.csv", _csv_text([rows[i] for i in order]))
+    atomic_write_text(root / "vggsound.csv", _csv_text([rows[i] for i in order]))
 
     meta = root / "metadata"
     sub_rng = np.random.default_rng([seed, 0x10C])

@@ -11,7 +11,7 @@ import pytest
 import scipy.signal
 import torch
 
-from avbench.data.audio import LogMelSpectrogram, LogSpectrogram
+from avbench.nn.frontends import LogMelSpectrogram, LogSpectrogram
 
 SR = 16000
 

@@ -1,7 +1,8 @@
-"""Audio front-ends: waveform -> log spectrogram, as ``nn.Module``s.
+"""Audio front-ends that models own: waveform -> log spectrogram, as ``nn.Module``s.
 
 Datasets return waveforms (DESIGN 4.1); each model owns its front-end so the
-transform runs on the model's device and each paper gets its own recipe.
+transform runs on the model's device and each paper gets its own recipe
+(hence here in :mod:`avbench.nn`, not in :mod:`avbench.data`).
 Both modules take ``[B,L]`` or ``[B,1,L]`` (or a single ``[L]``) and return
 ``[B,1,F,T]``, a one-channel "image" for the audio CNNs. Built on
 ``torchaudio.transforms`` (STFT, mel filter bank); no gradients are needed but
@@ -29,7 +30,7 @@ complex STFT with ``torchaudio.transforms.Spectrogram(center=False)`` and the
 same window, applies the detrend analytically (``X_detrended(k) = X(k) -
 mean(x_t) W(k)`` with ``W = rfft(w)``, exact for a constant detrend), then
 the density scale. Against ``scipy.signal.spectrogram`` it agrees to float32
-precision (see ``tests/test_audio.py``). Deliberate deviations from the
+precision (see ``tests/test_nn_frontends.py``). Deliberate deviations from the
 reference loader, all outside this module: audio is resampled to the
 datamodule rate first (the reference uses the file's own rate; the SSL repos'
 wav files are already 16 kHz), and the reference clips samples to [-1, 1]

@@ -11,24 +11,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
+from test_runner_core import TinyAV
 from torch import nn
-from torch.utils.data import Dataset
+from toy_clips import N_CLASSES, ListDataset, toy_clips
+from toy_clips import SIZE as S
 
 from avbench.data.datamodules import AVDataModule
-from avbench.models.base import AVModel, FitStage, ModelMeta, check_fit_stages
+from avbench.models.base import FitStage, ModelMeta, check_fit_stages
 from avbench.runner.results import ResultStore, read_result
 from avbench.runner.runner import run_suite
 from avbench.runner.suite import Suite
 
 MOD = __name__
-S, D, N_CLASSES = 16, 8, 4
+D = 8
 
 #: what the toy models did, in order (module-level: the runner runs jobs in this process)
 EVENTS: list[tuple[str, Any]] = []
@@ -45,18 +46,6 @@ def _clean(monkeypatch):
 
 
 # --- data ------------------------------------------------------------------------------
-class ListDataset(Dataset):
-    def __init__(self, items: list[dict[str, Any]]) -> None:
-        self.items = items
-        self.records = [SimpleNamespace(id=it["id"]) for it in items]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.items[i]
-
-
 class ToyAVDataModule(AVDataModule):
     """Clips with a square sounding object whose quadrant and tone follow the label."""
 
@@ -67,59 +56,21 @@ class ToyAVDataModule(AVDataModule):
         self.n = {"train": n_train, "val": 8, "test": 8}
 
     def build_dataset(self, split: str) -> ListDataset:
-        g = torch.Generator().manual_seed({"train": 0, "val": 1, "test": 2}[split])
-        items = []
-        for i in range(self.n[split]):
-            label = i % N_CLASSES
-            gt = torch.zeros(S, S)
-            y, x = (label // 2) * 8, (label % 2) * 8
-            gt[y:y + 8, x:x + 8] = 1
-            image = 0.1 * torch.rand(3, S, S, generator=g) + gt * (label + 1) / 4
-            audio = torch.sin(torch.arange(160) * (label + 1) / 4.0)[None] + 0.1 * torch.randn(
-                1, 160, generator=g)
-            items.append({"id": f"{split}{i}", "image": image, "audio": audio, "gt_map": gt,
-                          "label": label})
-        return ListDataset(items)
+        return ListDataset(toy_clips(split, self.n[split]))
 
 
 # --- models ----------------------------------------------------------------------------
-class ToyAV(AVModel):
-    """Contrastive encoders with embed + localize (one default stage)."""
+class ToyAV(TinyAV):
+    """Contrastive encoders with embed + localize (one default stage): the runner tests' model."""
 
     meta = ModelMeta(name="toy-av", paper="test", year=2026,
                      capabilities=frozenset({"embed", "localize"}))
 
     def __init__(self, lr: float = 1e-2) -> None:
-        super().__init__(lr=lr)
-        self.visual = nn.Conv2d(3, D, 3, padding=1)
-        self.audio = nn.Linear(160, D)
-
-    def _feats(self, batch):
-        return (F.normalize(self.visual(batch["image"]), dim=1),
-                F.normalize(self.audio(batch["audio"][:, 0]), dim=1))
-
-    def embed(self, batch):
-        v, a = self._feats(batch)
-        return {"audio": a, "visual": F.normalize(v.mean((2, 3)), dim=1)}
-
-    def localize(self, batch):
-        v, a = self._feats(batch)
-        return torch.einsum("bdhw,bd->bhw", v, a)
+        super().__init__(dim=D, lr=lr)
 
     def _contrastive(self, batch):
-        e = self.embed(batch)
-        return F.cross_entropy(e["audio"] @ e["visual"].T / 0.1, torch.arange(len(e["audio"])))
-
-    def _loss(self, batch):
-        return self._contrastive(batch)
-
-    def training_step(self, batch, batch_idx):
-        loss = self._loss(batch)
-        self.log("train/loss", loss)
-        return loss
-
-    def validation_step(self, batch, batch_idx):
-        self.log("val/loss", self._loss(batch), batch_size=len(batch["id"]))
+        return TinyAV._loss(self, batch)
 
 
 class TwoStageToy(ToyAV):
@@ -136,7 +87,8 @@ class TwoStageToy(ToyAV):
         return [
             FitStage(name="encoder", max_epochs=2, trainable=("visual", "audio"),
                      end_hook="fit_bank"),
-            FitStage(name="refine", max_epochs=3, trainable=("head",), lr=5e-3),
+            FitStage(name="refine", max_epochs=3, trainable=("head",), lr=5e-3,
+                     trainer_arguments={"gradient_clip_val": 0.5}),
         ]
 
     @property
@@ -177,6 +129,7 @@ class TwoStageToy(ToyAV):
             "optimised": sum(len(g["params"]) for g in opt.param_groups),
             "lr": opt.param_groups[0]["lr"],
             "log_every_n_steps": self.trainer.log_every_n_steps,
+            "gradient_clip_val": self.trainer.gradient_clip_val,
             "bank_ready": bool(self.bank_ready),
             "visual": self.visual.weight.detach().clone(),
         }))
@@ -269,6 +222,7 @@ def _assert_two_stages_ran(starts: list[dict[str, Any]]) -> None:
     assert enc["lr"] == pytest.approx(1e-2) and ref["lr"] == pytest.approx(5e-3)
     assert not enc["bank_ready"] and ref["bank_ready"]
     assert enc["log_every_n_steps"] == ref["log_every_n_steps"] == 3  # trainer_arguments
+    assert (enc["gradient_clip_val"], ref["gradient_clip_val"]) == (None, 0.5)  # the stage's own
 
 
 # --- declarations ------------------------------------------------------------------------
@@ -289,6 +243,10 @@ def test_stage_declarations_are_validated():
         check_fit_stages([FitStage(name="a", end_hook="nope"), FitStage(name="b")], model)
     assert FitStage(max_steps=5).length() == {"max_epochs": -1, "max_steps": 5}
     assert FitStage().length() == {}
+    assert FitStage(max_epochs=2, trainer_arguments={"precision": "bf16-mixed"}).trainer_kwargs() \
+        == {"precision": "bf16-mixed", "max_epochs": 2, "max_steps": -1}
+    with pytest.raises(ValueError, match="stage length"):
+        FitStage(trainer_arguments={"max_epochs": 3})
 
 
 # --- the runner --------------------------------------------------------------------------
@@ -434,3 +392,31 @@ def test_avbench_fit_single_stage_is_a_plain_fit_with_model_callbacks(tmp_path):
     assert any(e[0] == "ema" for e in EVENTS)  # configure_callbacks honoured
     ckpts = list((tmp_path / "out").rglob("checkpoints/*.ckpt"))
     assert len(ckpts) == 1 and "fit_stages" not in torch.load(ckpts[0], weights_only=False)
+
+
+# --- end-of-stage checkpoints under DDP ------------------------------------------------------
+class _RankTrainer:
+    """What save_stage_checkpoint uses of a Trainer on one rank: Lightning writes on rank 0 only."""
+
+    def __init__(self, rank: int) -> None:
+        self.is_global_zero = rank == 0
+        self.saved: list[Path] = []
+
+    def save_checkpoint(self, path) -> None:
+        self.saved.append(Path(path))
+        if self.is_global_zero:
+            torch.save({"state_dict": {"w": torch.ones(2)}}, path)
+
+
+def test_stage_checkpoint_is_published_by_rank_zero_only(tmp_path):
+    """A rank > 0 (script-launched DDP runs the stage loop on every rank) joins the save but
+    must not move its own empty temporary file onto rank 0's complete checkpoint."""
+    from avbench.runner.fit_stages import save_stage_checkpoint
+
+    ckpt = tmp_path / "stages" / "0-encoder.ckpt"
+    rank0, rank1 = _RankTrainer(0), _RankTrainer(1)
+    save_stage_checkpoint(rank0, ckpt)
+    save_stage_checkpoint(rank1, ckpt)  # after rank 0, as after Lightning's barrier
+    assert rank1.saved  # every rank takes part in Trainer.save_checkpoint
+    assert torch.equal(torch.load(ckpt)["state_dict"]["w"], torch.ones(2))
+    assert sorted(p.name for p in ckpt.parent.iterdir()) == ["0-encoder.ckpt"]  # no leftovers

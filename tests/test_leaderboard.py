@@ -171,7 +171,8 @@ def test_lower_is_better_metric_bolds_the_minimum():
 
 
 def test_direction_comes_only_from_the_records():
-    """Results from before ``lower_is_better`` existed ([]): no name rule, higher is better."""
+    """No name rule ("shd", "*_loss"): vggss's task specs list no lower-is-better metric, so
+    results without the field treat every metric as higher-is-better."""
     records, _ = ResultStore(FIXTURE).load_all()
     vggss = [r.model_copy(update={"metrics": {"ap50": r.metrics.get("ap50"),
                                               "shd": r.metrics.get("auc"),
@@ -182,6 +183,28 @@ def test_direction_comes_only_from_the_records():
     assert "↓" not in md
     assert _cells(md, "⚠ ezvsl")[3:5] == ["**0.390 ± 0.014**", "**0.420 ± 0.014**"]
     assert _cells(md, "full-image (trivial)")[3] == "0.300"
+
+
+def test_results_without_the_direction_field_take_it_from_the_registered_benchmark():
+    """A result file from before ``lower_is_better`` was recorded: the registered benchmark's
+    task specs decide (shd of graph recovery stays lower-is-better, as it always was)."""
+    records, _ = ResultStore(FIXTURE).load_all()
+    graph = []
+    for r in records:
+        if r.benchmark != "vggss" or not r.ok:
+            continue
+        data = r.model_dump(mode="json", exclude={"lower_is_better"})
+        data |= {"benchmark": "synthetic-graph-recovery", "main_score": "edge_f1",
+                 "metrics": {"edge_f1": r.metrics["ap50"], "shd": r.metrics["auc"]}}
+        graph.append(type(r).model_validate(data))
+    assert all("lower_is_better" not in r.model_fields_set for r in graph)
+    t = benchmark_table(graph)
+    assert t.lower == {"shd"}
+    md, _ = render_benchmark(t)
+    assert "shd ↓" in md and "**0.300**" in md  # full-image has the lowest "shd"
+    # a result that lists its direction is taken at its word
+    listed = [r.model_copy(update={"lower_is_better": []}) for r in graph]
+    assert benchmark_table(listed).lower == frozenset()
 
 
 def test_aggregates_with_pandas():

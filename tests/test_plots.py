@@ -327,3 +327,21 @@ def test_plots_does_not_import_the_leaderboard():
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert "avbench.runner.leaderboard" not in imported
     assert not {m for m in imported if m and m.startswith("avbench.benchmarks.tasks.")}
+
+
+def test_gallery_store_keeps_any_task_arrays_and_the_localization_figure_skips_foreign_ones(
+        tmp_path):
+    """The store knows no task's format (one entry per id is all it checks); the localization
+    hook draws only galleries that hold its arrays."""
+    from avbench.benchmarks.tasks.base import PlotRow
+    from avbench.benchmarks.tasks.localization_figures import plot_gallery
+
+    path = save_gallery(tmp_path / "x.gallery.npz",
+                        {"ids": np.array(["a", "b"]), "waveform": np.zeros((2, 160), np.float16)})
+    back = load_gallery(path)
+    assert set(back) == {"ids", "waveform"} and back["waveform"].shape == (2, 160)
+    bad = save_gallery(tmp_path / "y.gallery.npz",
+                       {"ids": np.array(["a", "b"]), "waveform": np.zeros((3, 160))})
+    assert load_gallery(bad) is None  # three rows for two ids
+    row = PlotRow(label="m", baseline=False, color="C0", records=[], gallery=back)
+    assert plot_gallery("toy", [row]) is None

@@ -8,7 +8,6 @@ import json
 import os
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import lightning as L
@@ -16,7 +15,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
+from toy_clips import ListDataset, toy_clips
 
 from avbench.data.sample import collate
 from avbench.models.base import AVModel, FitStage, ModelMeta
@@ -24,7 +24,6 @@ from avbench.runner.results import CorruptResult, ResultStore, read_result
 from avbench.runner.runner import Runner, run_suite
 from avbench.runner.suite import Suite, expand
 
-S = 16  # image side
 MOD = __name__  # class paths of the in-test classes
 
 
@@ -35,18 +34,6 @@ def _no_wandb(monkeypatch):
 
 
 # --- tiny in-test model and data --------------------------------------------------------
-class ListDataset(Dataset):
-    def __init__(self, items: list[dict[str, Any]]) -> None:
-        self.items = items
-        self.records = [SimpleNamespace(id=it["id"]) for it in items]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.items[i]
-
-
 class TinyDataModule(L.LightningDataModule):
     """Random clips with a square sounding object; ``leak`` test ids reuse training ids."""
 
@@ -58,23 +45,8 @@ class TinyDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.leak = leak
 
-    def _items(self, split: str) -> list[dict[str, Any]]:
-        g = torch.Generator().manual_seed({"train": 0, "val": 1, "test": 2}[split])
-        items = []
-        for i in range(self.n[split]):
-            label = i % 4
-            gt = torch.zeros(S, S)
-            y, x = (label // 2) * 8, (label % 2) * 8
-            gt[y:y + 8, x:x + 8] = 1
-            image = 0.1 * torch.rand(3, S, S, generator=g) + gt * (label + 1) / 4
-            audio = torch.sin(torch.arange(160) * (label + 1) / 4.0)[None] + 0.1 * torch.randn(
-                1, 160, generator=g)
-            sid = f"train{i}" if split == "test" and i < self.leak else f"{split}{i}"
-            items.append({"id": sid, "image": image, "audio": audio, "gt_map": gt, "label": label})
-        return items
-
     def dataset(self, split: str) -> ListDataset:
-        return ListDataset(self._items(split))
+        return ListDataset(toy_clips(split, self.n[split], self.leak))
 
     def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
         return DataLoader(self.dataset(split), batch_size=self.batch_size, shuffle=shuffle,

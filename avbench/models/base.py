@@ -25,8 +25,12 @@ How a model is trained (read by the runner and by ``avbench fit``):
   running stage from :attr:`AVModel.fit_stage` and takes its ``lr`` /
   ``weight_decay`` where given. After a non-final stage, its ``end_hook`` (the
   name of a model method ``hook(datamodule) -> None``) does the work that is
-  not gradient descent (fit a graph, fill a memory bank); it runs once, in the
-  launching process, on the CPU model that the stage's Trainer hands back.
+  not gradient descent (fit a graph, fill a memory bank). In the runner (one
+  process, or ``ddp_spawn``) it runs once, in the launching process, on the
+  model the stage's Trainer hands back (on the CPU after ``ddp_spawn``); under
+  a script-launched DDP (``avbench fit`` with ``strategy=ddp``) every rank runs
+  it on its own copy, so a hook must be deterministic (same data, no
+  unseeded randomness) for the ranks to agree.
   State a stage or hook makes for later stages must live in the model's
   ``state_dict`` (parameters or persistent buffers) or be written by
   ``on_save_checkpoint`` and read back by ``on_load_checkpoint`` (called
@@ -40,7 +44,8 @@ How a model is trained (read by the runner and by ``avbench fit``):
 - **Trainer arguments.** :attr:`AVModel.trainer_arguments` (default ``{}``)
   are Trainer keyword arguments the method needs (e.g.
   ``{"gradient_clip_val": 1.0}``). They override the trainer config and the
-  suite's ``trainer_overrides``; a stage's length overrides them. Keys the
+  suite's ``trainer_overrides``; a stage's own ``trainer_arguments`` (e.g.
+  precision or clipping of one stage only) and its length override them. Keys the
   runner owns (``logger``, ``callbacks``, ``default_root_dir``,
   ``enable_checkpointing``) are refused.
 - **Callbacks.** ``configure_callbacks`` (Lightning's hook, e.g. an EMA of
@@ -109,6 +114,10 @@ class FitStage(BaseModel):
         end_hook: name of a model method ``hook(datamodule) -> None`` run after
             the stage (not allowed on the final stage, whose weights VAL
             selection chooses afterwards).
+        trainer_arguments: Trainer keyword arguments of this stage only (e.g.
+            ``{"gradient_clip_val": 1.0, "precision": "bf16-mixed"}``), over
+            the model's :attr:`AVModel.trainer_arguments`; the length goes in
+            ``max_epochs``/``max_steps``, not here.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -121,6 +130,7 @@ class FitStage(BaseModel):
     weight_decay: float | None = Field(None, ge=0)
     select_after_epochs: int = Field(0, ge=0)
     end_hook: str | None = None
+    trainer_arguments: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -135,6 +145,18 @@ class FitStage(BaseModel):
             return {}
         return {"max_epochs": self.max_epochs if self.max_epochs is not None else -1,
                 "max_steps": self.max_steps if self.max_steps is not None else -1}
+
+    @field_validator("trainer_arguments")
+    @classmethod
+    def _no_length(cls, args: dict[str, Any]) -> dict[str, Any]:
+        given = sorted({"max_epochs", "max_steps"} & set(args))
+        if given:
+            raise ValueError(f"stage length {given} goes in the FitStage fields, not trainer_arguments")
+        return args
+
+    def trainer_kwargs(self) -> dict[str, Any]:
+        """This stage's Trainer arguments: ``trainer_arguments`` plus :meth:`length`."""
+        return dict(self.trainer_arguments) | self.length()
 
     def trains(self, parameter: str) -> bool:
         """Whether ``parameter`` (a ``named_parameters`` name) trains in this stage.

@@ -12,8 +12,8 @@ Shared by the runner (:mod:`avbench.runner.fitting`) and ``avbench fit``
    only, the checkpoint callbacks) and fits;
 3. runs the stage's ``end_hook(datamodule)``;
 4. with a :class:`FitStageProgress`, saves the end-of-stage checkpoint
-   (``trainer.save_checkpoint``) and records the stage as
-   finished in ``<dir>/fit_stages.json``. A later call with the same key
+   (:func:`save_stage_checkpoint`) and records the stage as finished in
+   ``<dir>/fit_stages.json`` (global rank 0 only). A later call with the same key
    restores the last finished stage's checkpoint (``on_load_checkpoint`` +
    ``load_state_dict``) and starts at the next stage, so a job killed between
    stages does not redo the finished ones.
@@ -147,6 +147,23 @@ class FitStageProgress:
         }, indent=1))
 
 
+def save_stage_checkpoint(trainer: L.Trainer, path: Path) -> None:
+    """Save ``trainer``'s full checkpoint (callbacks' state too) to ``path``, atomically.
+
+    Every rank must call it (``Trainer.save_checkpoint`` writes on global rank 0
+    and then waits for all ranks). Only rank 0 creates and publishes the file:
+    under a script-launched DDP (``avbench fit`` with ``strategy=ddp``) every
+    rank runs the stage loop, and a per-rank temporary file, left empty by
+    Lightning on ranks > 0, would otherwise be moved onto ``path`` after rank
+    0's complete one.
+    """
+    if not trainer.is_global_zero:
+        trainer.save_checkpoint(path)  # Lightning writes nothing here; joins rank 0's barrier
+        return
+    with atomic_path(path) as tmp:
+        trainer.save_checkpoint(tmp)
+
+
 def fit_stages_of(model: AVModel) -> tuple[FitStage, ...]:
     """``model``'s declared stages, validated against the model (see :func:`check_fit_stages`)."""
     return check_fit_stages(model.configure_fit_stages(), model)
@@ -219,9 +236,9 @@ def run_fit_stages(
                                  checkpoint=str(ckpt), seconds=seconds)
             result.finished.append(done)
             if progress is not None and ckpt is not None:
-                with atomic_path(ckpt) as tmp:
-                    trainer.save_checkpoint(tmp)  # full: callbacks' state too
-                progress.save(result.finished)
+                save_stage_checkpoint(trainer, ckpt)
+                if trainer.is_global_zero:
+                    progress.save(result.finished)
     finally:
         model.fit_stage = None
         for name, p in model.named_parameters():
@@ -236,5 +253,6 @@ __all__ = [
     "StagedFit",
     "fit_stages_of",
     "run_fit_stages",
+    "save_stage_checkpoint",
     "set_trainable",
 ]

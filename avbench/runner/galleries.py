@@ -1,7 +1,10 @@
 """Heat-map gallery files: ``<job>.gallery.npz`` beside ``<job>.json`` in the result store.
 
-The runner writes the first samples an evaluation kept (``evaluate(gallery=N)``:
-``ids``, ``image``, ``map``, ``gt`` arrays); the leaderboard's plots read them.
+The runner writes the first samples an evaluation kept (``evaluate(gallery=N)``):
+an ``ids`` array plus whatever per-sample arrays the task's gallery collector
+keeps (localization: ``image``, ``map``, ``gt``); the task's leaderboard figure
+hook reads them. The store knows no task's format: it checks only that every
+array has one entry per id.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def gallery_path(result_path: str | Path) -> Path:
 
 
 def save_gallery(path: str | Path, gallery: dict[str, Any]) -> Path:
-    """Write a gallery (``ids``, ``image``, ``map``, ``gt`` arrays) atomically, compressed."""
+    """Write a gallery (``ids`` and per-sample arrays) atomically, compressed."""
     path = Path(path)
     buf = io.BytesIO()
     np.savez_compressed(buf, **{k: np.asarray(v) for k, v in gallery.items()})
@@ -42,13 +45,13 @@ def load_gallery(path: str | Path) -> dict[str, np.ndarray] | None:
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
-            g = {k: z[k] for k in ("ids", "image", "map", "gt")}
+            g = {k: z[k] for k in z.files}
     except Exception as err:  # noqa: BLE001 - corrupt/old files are skipped, not fatal
         log.warning("ignoring unreadable gallery %s: %s", path, err)
         return None
-    n = len(g["ids"])
-    if not (g["image"].ndim == 4 and len(g["image"]) == len(g["map"]) == len(g["gt"]) == n):
-        log.warning("ignoring malformed gallery %s", path)
+    ids = g.get("ids")
+    if ids is None or any(v.ndim == 0 or len(v) != len(ids) for v in g.values()):
+        log.warning("ignoring malformed gallery %s (needs 'ids' and one entry per id)", path)
         return None
     return g
 

@@ -50,8 +50,8 @@ def scores_frame(records: Sequence[ResultRecord]) -> pd.DataFrame:
     first), ``model``, ``train_dataset`` (``—`` for baselines and when unknown),
     ``seed`` (Int64, <NA> for baselines), ``status`` (``ok``/``error``),
     ``main_score``, ``metric`` (None for a result without metrics), ``value``
-    (float, NaN when missing or not finite), ``lower`` (the result lists the
-    metric in ``lower_is_better``), ``leak`` (note text of a leaking ok result,
+    (float, NaN when missing or not finite), ``lower`` (lower is better for the
+    metric, :func:`lower_is_better`), ``leak`` (note text of a leaking ok result,
     else None), ``error`` (note text of a failed result, else None) and
     ``record`` (the :class:`ResultRecord`, for the figures).
     """
@@ -65,7 +65,7 @@ def scores_frame(records: Sequence[ResultRecord]) -> pd.DataFrame:
             "leak": _leak_text(r) if r.ok and r.leak and r.leak.get("n_overlap", 0) > 0 else None,
             "error": None if r.ok else _error_text(r), "record": r,
         }
-        lower = set(r.lower_is_better)
+        lower = set(lower_is_better(r))
         metrics = list(r.metrics.items()) or [(None, None)]
         rows += [{**base, "metric": m, "value": v, "lower": m in lower} for m, v in metrics]
     columns = [*RESULT_KEY, "kind", "model", "train_dataset", "seed", "status", "main_score",
@@ -74,6 +74,22 @@ def scores_frame(records: Sequence[ResultRecord]) -> pd.DataFrame:
         {"kind": KIND, "seed": "Int64", "value": "float64", "lower": "bool"})
     df["value"] = df["value"].where(np.isfinite(df["value"]))  # inf: not a score
     return df
+
+
+def lower_is_better(r: ResultRecord) -> list[str]:
+    """The metrics of ``r`` where lower is better.
+
+    What the result lists; a result written before results carried the list
+    (the field absent from its file) takes it from the task specs of the
+    registered benchmark of the same name (the same source the runner
+    records), or none when that benchmark is not registered in this process.
+    """
+    if "lower_is_better" in r.model_fields_set:
+        return list(r.lower_is_better)
+    from avbench.benchmarks import BENCHMARKS
+
+    bench = BENCHMARKS.get(r.benchmark)
+    return list(bench.lower_is_better) if bench is not None else []
 
 
 def _leak_text(r: ResultRecord) -> str:
@@ -383,5 +399,5 @@ def _write(dest: Path, stem: str, md: str, df: pd.DataFrame) -> list[Path]:
     return [md_path, csv_path]
 
 
-__all__ = ["BenchmarkTable", "LeaderboardSummary", "benchmark_table", "plot_frame",
-           "render_benchmark", "render_overview", "scores_frame", "write_leaderboard"]
+__all__ = ["BenchmarkTable", "LeaderboardSummary", "benchmark_table", "lower_is_better",
+           "plot_frame", "render_benchmark", "render_overview", "scores_frame", "write_leaderboard"]

@@ -13,7 +13,8 @@
   that sets no length and no trainable parameters (the default), it is
   LightningCLI's own ``trainer.fit`` (``--ckpt_path`` included). Otherwise
   each stage gets a Trainer of the same config with the stage's length; the
-  checkpoint callbacks of the config (or Lightning's default one) are attached
+  callbacks of the config are copied afresh for every stage (as the runner
+  builds them), the checkpoint callbacks (or Lightning's default one) are attached
   to the final stage only, so a checkpoint is always chosen within the final
   stage. Finished stages are recorded under
   ``<trainer.default_root_dir>/fit_stages/``, keyed by the full fit config
@@ -24,6 +25,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +87,14 @@ class AVBenchCLI(LightningCLI):
         callbacks = [c for c in self.trainer.callbacks if not isinstance(c, SaveConfigCallback)]
 
         def make_trainer(stage: FitStage, final: bool, extra: list[L.Callback]) -> L.Trainer:
-            cbs = [c for c in callbacks if final or not isinstance(c, Checkpoint)]
+            # a fresh copy per stage, as the runner builds them: no state crosses stages
+            cbs = [copy.deepcopy(c) for c in callbacks if final or not isinstance(c, Checkpoint)]
             more: dict[str, Any] = {} if final else {"enable_checkpointing": False}
-            return self.instantiate_trainer(**stage.length(), **more, callbacks=cbs + extra)
+            clash = sorted(set(stage.trainer_arguments) & RUNNER_OWNED)
+            if clash:
+                raise ValueError(f"fit stage {stage.name!r} trainer_arguments sets {clash}")
+            return self.instantiate_trainer(**stage.trainer_kwargs(), **more,
+                                            callbacks=cbs + extra)
 
         staged = run_fit_stages(model, datamodule, make_trainer, progress=progress,
                                 seed=seed if type(seed) is int else None)

@@ -1,7 +1,8 @@
 """``parallel_jobs: N``: fit a suite's jobs in N spawned worker processes.
 
-Each worker holds one :class:`~avbench.runner.runner.Runner` for its whole
-life (so it keeps its datasets cached across its jobs) and 1/N of the CPU
+Each worker holds one runner (the caller's class, normally
+:class:`~avbench.runner.runner.Runner`, handed in so that this module does
+not import the runner that imports it) for its whole life (so it keeps its datasets cached across its jobs) and 1/N of the CPU
 threads. On the 2-core machine, two 1-thread training loops run 1.25-1.3x
 more samples per second than one 2-thread loop for 4 of the 5 models, and the
 whole synthetic suite takes 6% less time (``benchmarks/perf/README.md``,
@@ -12,14 +13,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from avbench.runner.suite import Job, Suite, trainer_config
 from avbench.runner.summary import RunSummary
 from avbench.runner.trainers import single_device
-
-if TYPE_CHECKING:
-    from avbench.runner.runner import Runner
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +38,26 @@ def check_parallel(suite: Suite, jobs: Sequence[Job]) -> None:
             )
 
 
-def run_parallel(suite: Suite, results: str, options: dict[str, Any], jobs: Sequence[Job],
-                 summary: RunSummary, bar: Any = None) -> None:
+class JobRunner(Protocol):
+    """What a worker needs of a runner: run one job and report it in :attr:`summary`."""
+
+    summary: RunSummary
+
+    def reset_summary(self) -> None:
+        """Start a fresh summary."""
+        ...
+
+    def run_job(self, job: Job) -> None:
+        """Fit, evaluate and store one job."""
+        ...
+
+
+def run_parallel(runner_cls: type[JobRunner], suite: Suite, results: str, options: dict[str, Any],
+                 jobs: Sequence[Job], summary: RunSummary, bar: Any = None) -> None:
     """Run ``jobs`` in ``suite.parallel_jobs`` spawned processes, merging their summaries.
 
-    ``options`` are the :class:`Runner` keyword arguments of the workers. A job
+    Each worker builds ``runner_cls(suite, results, progress=False, **options)``
+    (a module-level class: it is pickled by reference). A job
     whose worker dies (killed, out of memory) is reported as failed for each
     of its benchmarks; no result is written for it.
     """
@@ -57,7 +70,7 @@ def run_parallel(suite: Suite, results: str, options: dict[str, Any], jobs: Sequ
     threads = max(1, torch.get_num_threads() // n)
     with ProcessPoolExecutor(
         max_workers=n, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_worker_init, initargs=(suite, results, options, threads),
+        initializer=_worker_init, initargs=(runner_cls, suite, results, options, threads),
     ) as pool:
         futures = {pool.submit(_worker_run_job, job): job for job in jobs}
         if bar is not None:
@@ -76,18 +89,17 @@ def run_parallel(suite: Suite, results: str, options: dict[str, Any], jobs: Sequ
                 bar.update(1)
 
 
-_WORKER: Runner | None = None
+_WORKER: JobRunner | None = None
 
 
-def _worker_init(suite: Suite, results: str, options: dict[str, Any], threads: int) -> None:
-    """Per worker: one Runner (its caches live as long as the worker) and its thread share."""
+def _worker_init(runner_cls: type[JobRunner], suite: Suite, results: str,
+                 options: dict[str, Any], threads: int) -> None:
+    """Per worker: one runner (its caches live as long as the worker) and its thread share."""
     import torch
-
-    from avbench.runner.runner import Runner
 
     global _WORKER
     torch.set_num_threads(threads)
-    _WORKER = Runner(suite, results, progress=False, **options)
+    _WORKER = runner_cls(suite, results, progress=False, **options)  # type: ignore[call-arg]
 
 
 def _worker_run_job(job: Job) -> RunSummary:
@@ -98,4 +110,4 @@ def _worker_run_job(job: Job) -> RunSummary:
     return _WORKER.summary
 
 
-__all__ = ["check_parallel", "run_parallel"]
+__all__ = ["JobRunner", "check_parallel", "run_parallel"]

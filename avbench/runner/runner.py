@@ -347,7 +347,7 @@ class Runner:
                 if bar is not None:
                     bar.update(1)
             if self.suite.parallel_jobs > 1 and len(jobs) > 1:
-                run_parallel(self.suite, str(self.store.root),
+                run_parallel(type(self), self.suite, str(self.store.root),
                              {"overwrite": self.overwrite, "wandb_mode": self.wandb_mode},
                              jobs, self.summary, bar)
             else:

@@ -5,7 +5,8 @@ Trainer keyword arguments, lowest to highest precedence:
 1. the suite's trainer config (file or inline), then the suite's
    ``trainer_overrides``, then the model entry's ``trainer_overrides``;
 2. the model's :attr:`~avbench.models.base.AVModel.trainer_arguments`;
-3. the stage's length (``FitStage.max_epochs``/``max_steps``);
+3. the stage's own ``FitStage.trainer_arguments``, then its length
+   (``FitStage.max_epochs``/``max_steps``);
 4. what the runner owns: ``logger`` (W&B or none), ``default_root_dir`` (the
    job's work dir), ``enable_checkpointing`` (on in the final stage only),
    ``strategy: ddp`` launched as ``ddp_spawn`` (the runner stays one program);
@@ -131,15 +132,17 @@ def stage_trainer_kwargs(trainer_cfg: dict[str, Any], model: AVModel,
     """
     kwargs = {k: v for k, v in trainer_cfg.items() if k not in RUNNER_OWNED}
     own = dict(model.trainer_arguments)
-    clash = sorted(set(own) & RUNNER_OWNED)
-    if clash:
-        raise ValueError(f"{type(model).__name__}.trainer_arguments sets {clash}, which the "
-                         "runner owns (callbacks: use configure_callbacks)")
+    for where, args in ((f"{type(model).__name__}.trainer_arguments", own),
+                        (f"fit stage {stage.name!r} trainer_arguments", stage.trainer_arguments)):
+        clash = sorted(set(args) & RUNNER_OWNED)
+        if clash:
+            raise ValueError(f"{where} sets {clash}, which the runner owns "
+                             "(callbacks: use configure_callbacks)")
     for k, v in own.items():
         if k in kwargs and kwargs[k] != v:
             log.info("%s.trainer_arguments: %s=%r replaces the config's %r",
                      type(model).__name__, k, v, kwargs[k])
-    kwargs |= own | stage.length()
+    kwargs |= own | stage.trainer_kwargs()
     if kwargs.get("strategy") == "ddp" and not single_device(kwargs):
         kwargs["strategy"] = "ddp_spawn"  # in-process launch: the runner stays one program
     kwargs.setdefault("enable_progress_bar", False)

@@ -157,7 +157,14 @@ def _cell(image: np.ndarray, heat: np.ndarray, gt: np.ndarray, size: tuple[int, 
     return rgb
 
 
+#: the arrays a localization gallery holds (LocalizationGallery.result)
+GALLERY_KEYS = ("ids", "image", "map", "gt")
+
+
 def _shown_in_gallery(row: PlotRow) -> bool:
+    g = row.gallery
+    if g is None or any(k not in g for k in GALLERY_KEYS) or g["image"].ndim != 4:
+        return False  # none, or another task's gallery
     return not row.baseline or any(r.model in GALLERY_BASELINES for r in row.records)
 
 
@@ -172,8 +179,7 @@ def plot_gallery(benchmark: str, rows: Sequence[PlotRow],
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
-    shown = [(row.label, row.gallery) for row in rows
-             if row.gallery is not None and _shown_in_gallery(row)]
+    shown = [(row.label, row.gallery) for row in rows if _shown_in_gallery(row)]
     if not shown:
         return None
     # the columns: the first samples of the first row; other rows are looked up by id

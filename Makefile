@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.install-stamp
 DATA   ?= data
 PRESET ?= default
 SEED   ?= 0
-SUITE  ?= benchmarks/suites/synthetic.yaml
+SUITE  ?= avbench/configs/suites/synthetic.yaml
 RESULTS ?= results
 DATASETS := vggsound flickr avsbench ave vegas ego4d
 

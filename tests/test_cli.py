@@ -8,7 +8,7 @@ import pytest
 
 from avbench.cli import main
 
-CONFIGS = Path(__file__).resolve().parents[1] / "benchmarks" / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "avbench" / "configs"
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,7 @@ from avbench.models.lvs import LVS
 from avbench.models.slavc import SLAVC
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "benchmarks" / "configs" / "model"
+CONFIGS = ROOT / "avbench" / "configs" / "model"
 TINY = dict(image_width=8, image_layers=(1, 1, 1, 1), audio_width=8, audio_layers=(1, 1, 1, 1))
 MODELS = {
     "ezvsl": (EZVSL, dict(dim=16)),

@@ -38,7 +38,7 @@ def _one_thread():
 
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / "benchmarks" / "configs" / "model"
+CONFIGS = REPO / "avbench" / "configs" / "model"
 
 # Tiny encoders: 64 px images -> 2x2 tokens, 0.5 s audio -> 2 tokens.
 TINY = dict(

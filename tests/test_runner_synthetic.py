@@ -34,10 +34,10 @@ def roots(tmp_path_factory) -> dict[str, Path]:
 
 def test_registered_model_on_tiny_synthetic_suite(tmp_path, roots):
     small = {"batch_size": 4, "num_workers": 0, "image_size": 64}
-    suite = load_suite(REPO / "benchmarks" / "suites" / "synthetic.yaml", {
+    suite = load_suite("synthetic", {
         "name": "tiny",
         "seeds": [0],
-        "models": [{"name": "ezvsl", "config": "benchmarks/configs/model/ezvsl_cpu.yaml"}],
+        "models": [{"name": "ezvsl", "config": "configs/model/ezvsl_cpu.yaml"}],
         "trainer_overrides": {"max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 1,
                               "num_sanity_val_steps": 0},
         "baselines": ["full-image", "random-embedding"],
@@ -76,7 +76,7 @@ def test_default_suite_configs_resolve_and_every_model_has_benchmarks():
     from avbench.runner.instantiation import import_object
     from avbench.runner.suite import component_config, expand
 
-    suite = load_suite(REPO / "benchmarks" / "suites" / "synthetic.yaml")
+    suite = load_suite("synthetic")
     assert {m.name for m in suite.models} == set(REGISTRY)
     assert len(suite.seeds) >= 2 and len(expand(suite)) == len(REGISTRY) * len(suite.seeds)
     for name, spec in suite.benchmarks.items():

@@ -1,6 +1,6 @@
 """The benchmark runner, the result store and the leaderboard writer (DESIGN 4.5).
 
-    avbench benchmark --suite benchmarks/suites/synthetic.yaml --results results/
+    avbench benchmark --suite avbench/configs/suites/synthetic.yaml --results results/
     avbench leaderboard --results results/ --out leaderboards/
 
 One module per concept: :mod:`~avbench.runner.suite` (suites, jobs),

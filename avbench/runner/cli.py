@@ -20,7 +20,7 @@ def benchmark_main(argv: Sequence[str]) -> int:
         "val, evaluate on every applicable benchmark and store one JSON result per "
         "(job, benchmark). Exit code 1 when any job failed.",
     )
-    p.add_argument("--suite", required=True, help="suite YAML (benchmarks/suites/*.yaml)")
+    p.add_argument("--suite", required=True, help="suite YAML (avbench/configs/suites/*.yaml)")
     p.add_argument("--results", default="results", help="result store directory")
     p.add_argument("--overwrite", default="only-missing", choices=OVERWRITE_MODES,
                    help="only-missing: recompute missing, corrupt, stale (fingerprint changed) "

@@ -1,23 +1,23 @@
 """Suites: a grid of models x training datasets x seeds, the benchmarks to evaluate.
 
-A suite YAML (``benchmarks/suites/*.yaml``)::
+A suite YAML (``avbench/configs/suites/*.yaml``)::
 
     name: synthetic
-    trainer: benchmarks/configs/trainer/cpu.yaml     # a LightningCLI trainer config
+    trainer: avbench/configs/trainer/cpu.yaml     # a LightningCLI trainer config
     trainer_overrides: {max_epochs: 10}              # for every job...
     seeds: [0, 1]
     select: {monitor: val/loss, mode: min}           # checkpoint selection on VAL
     models:
-      - {name: ezvsl, config: benchmarks/configs/model/ezvsl_cpu.yaml,
+      - {name: ezvsl, config: avbench/configs/model/ezvsl_cpu.yaml,
          trainer_overrides: {max_epochs: 6}}           # ...or for one model's jobs
     datasets:                                        # training datasets
       - name: vggsound
-        config: benchmarks/configs/data/vggsound_synthetic.yaml
+        config: avbench/configs/data/vggsound_synthetic.yaml
         overrides: {image_size: 64}                  # merged into init_args
         benchmarks: [vggss, flickr-test]             # default: every suite benchmark
     benchmarks:                                      # benchmark -> datamodule serving its split
       vggss: {dataset: vggsound}                     # the training datamodule's test split
-      flickr-test: {config: benchmarks/configs/data/flickr_synthetic.yaml}
+      flickr-test: {config: avbench/configs/data/flickr_synthetic.yaml}
     baselines: [full-image, center-prior, random-embedding]
     define_benchmarks:                               # optional: benchmarks as data
       - {name: my-vggss, dataset: vggsound, split: test, main_score: ap50,
@@ -224,25 +224,11 @@ def expand(suite: Suite) -> list[Job]:
 
 
 # --- configs ---------------------------------------------------------------------------
-def _repo_root(suite_path: Path | None) -> Path | None:
-    if suite_path is None:
-        return None
-    for parent in suite_path.resolve().parents:
-        if (parent / "pyproject.toml").exists():
-            return parent
-    return None
-
-
 def resolve_path(path: str, source: str | None) -> Path:
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return p
-    root = _repo_root(Path(source)) if source else None
-    if root is not None and (root / p).exists():
-        return root / p
-    if source is not None and (Path(source).parent / p).exists():
-        return Path(source).parent / p
-    raise FileNotFoundError(f"config file {path!r} not found (cwd {Path.cwd()}, suite {source})")
+    """A config file named in a suite: see :func:`avbench.configs.resolve_config`."""
+    from avbench.configs import resolve_config
+
+    return resolve_config(path, source)
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -289,11 +275,13 @@ def load_suite(path: str | Path, overrides: dict[str, Any] | None = None) -> Sui
     Raises:
         FileNotFoundError: no such suite file; pydantic.ValidationError: an invalid suite.
     """
-    path = Path(path)
+    from avbench.configs import resolve_config
+
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: suite file does not exist") from None
+        path = resolve_config(path)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"suite file {str(path)!r} does not exist: {err}") from None
+    raw = yaml.safe_load(path.read_text()) or {}
     raw = _deep_merge(raw, overrides or {})
     raw.setdefault("source", str(path))
     return Suite.model_validate(raw)

@@ -1,8 +1,8 @@
 """Evidence that the SSL localization models learn (issue 4, must-have 6).
 
 Trains each model (``ezvsl``, ``fnac``, ``slavc``, ``lvs``, ``jsa``) at its CPU
-config (``benchmarks/configs/model/<name>_cpu.yaml``) on synthetic VGGSound
-(``benchmarks/configs/data/vggsound_synthetic.yaml``) for a fixed small
+config (``avbench/configs/model/<name>_cpu.yaml``) on synthetic VGGSound
+(``avbench/configs/data/vggsound_synthetic.yaml``) for a fixed small
 budget, selects the checkpoint on VAL only (lowest ``val/loss``), then
 evaluates it with :func:`avbench.benchmarks.evaluate` on ``vggss`` (AP50, AUC,
 mean cIoU, audio->visual and visual->audio R@1) and ``flickr-test``, and
@@ -49,7 +49,7 @@ from avbench.metrics.retrieval import retrieval_scores
 from avbench.runner.checkpointing import AfterWarmupCheckpoint
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = REPO / "benchmarks" / "configs"
+CONFIGS = REPO / "avbench" / "configs"
 MODELS = ("ezvsl", "fnac", "slavc", "lvs", "jsa")
 #: epochs per model: each trains in ~2-4.5 minutes on 2 CPU cores.
 EPOCHS = {"ezvsl": 10, "fnac": 10, "slavc": 5, "lvs": 5, "jsa": 5}

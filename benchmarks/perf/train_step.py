@@ -1,6 +1,6 @@
 """Training throughput of each model at its CPU config, and Lightning's overhead.
 
-For every model (``benchmarks/configs/model/<name>_cpu.yaml``) this measures
+For every model (``avbench/configs/model/<name>_cpu.yaml``) this measures
 training samples/s (forward + backward + optimiser step, batch 64, 128 px
 image, 3 s audio at 16 kHz) twice over the SAME module initialisation and the
 SAME in-memory batches (so data loading is out of the picture):
@@ -44,7 +44,7 @@ MODELS = ("ezvsl", "fnac", "slavc", "lvs", "jsa")
 
 
 def build(name: str) -> L.LightningModule:
-    cfg = yaml.safe_load((REPO / "benchmarks/configs/model" / f"{name}_cpu.yaml").read_text())
+    cfg = yaml.safe_load((REPO / "avbench/configs/model" / f"{name}_cpu.yaml").read_text())
     module, cls = cfg["model"]["class_path"].rsplit(".", 1)
     return getattr(importlib.import_module(module), cls)(**cfg["model"]["init_args"])
 

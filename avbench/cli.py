@@ -1,92 +1,179 @@
 """The ``avbench`` command.
 
 ``avbench fit|validate|test|predict --config ...`` is Lightning's
-``LightningCLI`` (jsonargparse configs, ``--print_config``; ``fit`` runs the
-model's fit stages and every Trainer takes the model's ``trainer_arguments``:
-:mod:`avbench.runner.lightning_cli`), with any
-:class:`~avbench.models.AVModel` as model and any :class:`~avbench.data.datamodules.AVDataModule`
-as data (``class_path`` + ``init_args`` in the configs). Suite-level commands
-are dispatched here too:
+``LightningCLI`` (jsonargparse configs, ``--print_config``) with any
+:class:`~avbench.models.AVModel` as model and any
+:class:`~avbench.data.datamodules.AVDataModule` as data; ``fit`` runs the
+model's fit stages, ``test`` scores the weights on the benchmarks of the
+datamodule's test split and ``predict`` writes the model's outputs to a file
+(:mod:`avbench.runner.lightning_cli`). ``synth``, ``benchmark`` and
+``leaderboard`` are jsonargparse commands too (:mod:`avbench.runner.cli`).
 
-- ``avbench synth DATASET --root DIR [--preset tiny|small|default] [--seed N]``
-  writes a synthetic dataset in its real layout.
-- ``avbench benchmark --suite SUITE.yaml --results DIR`` runs a suite into the
-  result store; ``avbench leaderboard --results DIR --out DIR`` writes tables
-  (:mod:`avbench.runner`).
+For every subcommand, before parsing:
+
+- ``--config X`` resolves ``X`` through :func:`avbench.configs.resolve_config`:
+  the shipped configs (``configs/model/ezvsl_cpu.yaml``) work from any directory;
+- ``--model NAME`` takes a registry name (``ezvsl``) besides a class name
+  (``EZVSL``) or path; ``--data`` a class name (``VGGSoundDataModule``): every
+  model and datamodule module is imported, so jsonargparse knows them.
+
+Errors of the command line (a missing ``--data``, an unknown option, a config
+file that is nowhere) end in a message and exit code 2; a fit that trained
+nothing in exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+import warnings
 from collections.abc import Sequence
 
 from avbench.runner.assignments import parse_assignments
+from avbench.runner.cli import SUMMARIES
 
-SUITE_COMMANDS = ("synth", "benchmark", "leaderboard")
+#: the LightningCLI subcommands, one line each (``avbench --help``)
+LIGHTNING_COMMANDS = {
+    "fit": "Train a model from configs (its fit stages in order; logs to CSV by default).",
+    "validate": "Run the validation loop (val losses) on a model.",
+    "test": "Score a checkpoint on every benchmark of the datamodule's test split.",
+    "predict": "Write the model's outputs (embeddings, heat maps) over the test split to .npz.",
+}
+SUITE_COMMANDS = tuple(SUMMARIES)
 
 
-def _synth(argv: Sequence[str]) -> int:
-    from avbench.data.synthetic import DATASETS, PRESETS, generate
+def overview_parser():
+    """``avbench --help``: every subcommand with its one-line summary (a jsonargparse parser)."""
+    from jsonargparse import ArgumentParser
 
-    parser = argparse.ArgumentParser(
-        prog="avbench synth",
-        description="Write a synthetic dataset in its real published layout.",
+    p = ArgumentParser(
+        prog="avbench",
+        description="avbench: benchmark audio-visual models. `avbench SUBCOMMAND --help` shows "
+        "the options of one subcommand; every subcommand takes --config FILE (shipped configs "
+        "resolve from any directory, e.g. configs/model/ezvsl_cpu.yaml) and --print_config.",
     )
-    parser.add_argument("dataset", choices=list(DATASETS) + ["all"])
-    parser.add_argument("--root", required=True,
-                        help="output directory (with 'all': one sub-folder per dataset)")
-    parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    parser.add_argument("--world", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a WorldConfig field, e.g. offscreen_rate=0.0 (repeatable)")
-    args = parser.parse_args(list(argv))
-    world = parse_assignments(args.world, "--world")
-    names = list(DATASETS) if args.dataset == "all" else [args.dataset]
-    for name in names:
-        root = f"{args.root}/{name}" if args.dataset == "all" else args.root
-        summary = generate(name, root, args.preset, args.seed, progress=not args.no_progress,
-                           world=world or None)
-        brief = {k: summary[k] for k in ("dataset", "root", "preset", "seed", "counts", "seconds")
-                 if k in summary}
-        print(json.dumps(brief, default=str))
-    return 0
+    sub = p.add_subcommands(required=False, dest="subcommand")
+    for name, line in (LIGHTNING_COMMANDS | SUMMARIES).items():
+        sub.add_subcommand(name, ArgumentParser(description=line), help=line)
+    return p
 
 
-def _lightning_cli(argv: Sequence[str] | None) -> int:
+def _component_classes() -> tuple[dict[str, type], list[type]]:
+    """Import every model and datamodule: ``(model REGISTRY, datamodule classes)``."""
+    import avbench.data as data
+    from avbench.models import REGISTRY
+
+    datamodules = [getattr(data, n) for n in data.__all__
+                   if n.endswith("DataModule") and n != "AVDataModule"]
+    return dict(REGISTRY), datamodules
+
+
+def resolve_argv(args: Sequence[str]) -> list[str]:
+    """``args`` with every ``--config``/``-c`` path resolved and registry ``--model`` names
+    turned into class paths (module docstring).
+
+    Raises:
+        FileNotFoundError: a ``--config`` file that is neither given nor shipped.
+    """
+    from avbench.configs import resolve_config
+
+    registry = _component_classes()[0] if args and args[0] in LIGHTNING_COMMANDS else {}
+    out: list[str] = []
+    it = iter(args)
+    for a in it:
+        flag, eq, value = a.partition("=")
+        if flag in ("--config", "-c", "--model"):
+            if not eq:
+                nxt = next(it, None)
+                if nxt is None:
+                    out.append(a)
+                    break
+                value = nxt
+            if flag == "--model":
+                cls = registry.get(value)
+                value = f"{cls.__module__}.{cls.__name__}" if cls is not None else value
+            else:
+                value = str(resolve_config(value))
+            out.extend([flag, value])
+        else:
+            out.append(a)
+    return out
+
+
+def _missing_data_message(subcommand: str) -> str:
+    from avbench.configs import shipped
+
+    classes = sorted(c.__name__ for c in _component_classes()[1])
+    return (
+        f"avbench {subcommand}: no datamodule given. Pass a data config, e.g. "
+        "--config configs/data/vggsound_synthetic.yaml --data.root DIR (shipped data configs: "
+        f"{', '.join(f'configs/data/{n}.yaml' for n in shipped('data'))}), or a class: "
+        f"--data VGGSoundDataModule --data.root DIR (classes: {', '.join(classes)}).")
+
+
+def _lightning_cli(argv: list[str]) -> int:
     from avbench.data.datamodules import AVDataModule
     from avbench.models import AVModel
     from avbench.runner.lightning_cli import AVBenchCLI
 
-    AVBenchCLI(
+    _component_classes()  # jsonargparse finds subclasses among the imported classes
+    # main() hands LightningCLI the resolved sys.argv[1:]: not the mistake this warns about
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+    cli = AVBenchCLI(
         AVModel,
         AVDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
-        args=None if argv is None else list(argv),
+        args=argv,
         save_config_kwargs={"overwrite": True},
         parser_kwargs={
             "description": "avbench: train/evaluate audio-visual models (LightningCLI). "
-            "Also: `avbench synth DATASET --root DIR` writes a synthetic dataset.",
+            "`avbench --help` lists every subcommand.",
+            "exit_on_error": False,
+            **{name: {"description": line} for name, line in LIGHTNING_COMMANDS.items()},
         },
         auto_configure_optimizers=False,
     )
-    return 0
+    return cli.exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``avbench`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    from avbench.runner.fit_checks import FitCheckError
+
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in SUITE_COMMANDS:
-        from avbench.runner.cli import benchmark_main, leaderboard_main
+    if not args or args[0] in ("-h", "--help"):
+        overview_parser().print_help()
+        return 0 if args else 2
+    name = args[0]
+    try:
+        args = resolve_argv(args)
+    except FileNotFoundError as err:
+        print(f"avbench {name}: error: {err}", file=sys.stderr)
+        return 2
+    try:
+        if name in SUITE_COMMANDS:
+            from avbench.runner.cli import COMMANDS
 
-        commands = {"synth": _synth, "benchmark": benchmark_main, "leaderboard": leaderboard_main}
-        return commands[args[0]](args[1:])
-    return _lightning_cli(argv)
+            return COMMANDS[name](args[1:])
+        return _lightning_cli(args)
+    except argparse.ArgumentError as err:
+        msg = str(err)
+        if "required" in msg and f"{name}.data" in msg:
+            print(_missing_data_message(name), file=sys.stderr)
+        else:
+            print(f"avbench {name}: error: {msg}\ntip: avbench {name} --help", file=sys.stderr)
+        return 2
+    except FitCheckError as err:
+        print(f"avbench {name}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C outside a run's own handler (imports, parsing, setup)
+        print(f"avbench {name}: interrupted", file=sys.stderr)
+        return 130
 
 
-__all__ = ["SUITE_COMMANDS", "main", "parse_assignments"]
+__all__ = ["LIGHTNING_COMMANDS", "SUITE_COMMANDS", "main", "overview_parser", "parse_assignments",
+           "resolve_argv"]
 
 
 if __name__ == "__main__":

@@ -117,3 +117,107 @@ def test_cli_modules_do_not_import_each_other():
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert "avbench.cli" not in imported and "avbench.runner.assignments" in imported
     assert avbench.cli.parse_assignments is parse_assignments
+
+
+# --- what a new user meets: help, configs from anywhere, short names, clear errors ----------
+def test_help_lists_every_subcommand_with_one_line(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("fit", "validate", "test", "predict", "synth", "benchmark", "leaderboard"):
+        line = next((x for x in out.splitlines() if x.strip().startswith(name + " ")), None)
+        assert line is not None and len(line.split()) > 2, f"{name} missing from --help:\n{out}"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["synth", "vggsound", "--root", "somewhere", "--seed", "5"],
+     {"dataset": "vggsound", "root": "somewhere", "preset": "tiny", "seed": 5, "world": []}),
+    (["benchmark", "--suite", "synthetic", "--set", "seeds=[0]"],
+     {"suite": "synthetic", "results": "results", "overwrite": "only-missing",
+      "set": ["seeds=[0]"], "wandb": None}),
+    (["leaderboard"], {"results": "results", "out": "leaderboards", "no_plots": False}),
+])
+def test_suite_commands_print_their_config(argv, expected, capsys):
+    import yaml
+
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--print_config"])
+    assert exc.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert expected.items() <= printed.items()
+
+
+def test_synth_reads_a_config_file(tmp_path: Path):
+    cfg = tmp_path / "synth.yaml"
+    cfg.write_text(f"dataset: vggsound\nroot: {tmp_path / 'out'}\npreset: tiny\nseed: 1\n"
+                   "no_progress: true\nworld: [offscreen_rate=0.0]\n")
+    assert main(["synth", "--config", str(cfg)]) == 0
+    meta = json.loads((tmp_path / "out" / "avbench_synthetic.json").read_text())
+    assert meta["seed"] == 1 and meta["world_config"]["offscreen_rate"] == 0.0
+
+
+def test_shipped_configs_resolve_from_any_directory(vggsound_root: Path, tmp_path, monkeypatch,
+                                                    capsys):
+    monkeypatch.chdir(tmp_path)  # no configs/ here
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", "configs/model/ezvsl_cpu.yaml",
+              "--config", "configs/data/vggsound_synthetic.yaml",
+              "--config", "configs/trainer/cpu.yaml", "--data.root", str(vggsound_root),
+              "--print_config"])
+    out = capsys.readouterr().out
+    assert "avbench.models.ezvsl.EZVSL" in out and "VGGSoundDataModule" in out
+    assert main(["fit", "--config", "configs/model/no_such.yaml"]) == 2
+    assert "config file 'configs/model/no_such.yaml' not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["EZVSL", "ezvsl", "avbench.models.ezvsl.EZVSL"])
+def test_short_model_and_data_names(model: str, vggsound_root: Path, capsys):
+    import yaml
+
+    with pytest.raises(SystemExit):
+        main(["fit", "--model", model, "--data", "VGGSoundDataModule",
+              "--data.root", str(vggsound_root), "--print_config"])
+    from avbench.data import VGGSoundDataModule
+    from avbench.models import EZVSL
+    from avbench.runner.instantiation import import_object
+
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert import_object(cfg["model"]["class_path"]) is EZVSL
+    assert import_object(cfg["data"]["class_path"]) is VGGSoundDataModule
+
+
+def test_missing_data_names_the_configs_and_classes(capsys):
+    assert main(["fit", "--model", "EZVSL"]) == 2
+    err = capsys.readouterr().err
+    assert "no datamodule given" in err
+    assert "configs/data/vggsound_synthetic.yaml" in err and "VGGSoundDataModule" in err
+    assert "NotImplementedError" not in err
+
+
+def test_fit_without_a_training_batch_is_an_error(vggsound_root: Path, tmp_path, capsys):
+    """tiny has fewer training clips than the shipped batch size (64, drop_last)."""
+    argv = ["fit", "--config", "configs/model/ezvsl_cpu.yaml",
+            "--config", "configs/data/vggsound_synthetic.yaml",
+            "--config", "configs/trainer/cpu.yaml", "--data.root", str(vggsound_root),
+            "--data.num_workers", "0", "--data.cache", "false", "--data.image_size", "64",
+            "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path),
+            "--trainer.enable_progress_bar", "false"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    n_train = sum(1 for r in csv.reader(open(vggsound_root / "vggsound.csv")) if r[3] == "train")
+    assert "no-optimizer-step" in err and "batch_size 64" in err
+    assert "training clips" in err and "--data.batch_size" in err
+    clips = int(err.split(" training clips")[0].split()[-1])
+    assert 0 < clips <= n_train < 64
+
+
+def test_fit_logs_metrics_to_csv_by_default(vggsound_root: Path, tmp_path):
+    argv = ["fit", "--config", "configs/model/ezvsl_cpu.yaml",
+            "--config", "configs/data/vggsound_synthetic.yaml",
+            "--config", "configs/trainer/cpu.yaml", "--data.root", str(vggsound_root),
+            "--data.batch_size", "8", "--data.num_workers", "0", "--data.cache", "false",
+            "--data.image_size", "64", "--trainer.max_epochs", "1",
+            "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"]
+    assert main(argv) == 0
+    (metrics,) = (tmp_path / "lightning_logs").glob("version_*/metrics.csv")
+    header = metrics.read_text().splitlines()[0].split(",")
+    assert "val/loss" in header and "train/loss_epoch" in header

@@ -212,8 +212,12 @@ def test_vggss_union_map_and_heard_unheard_formats(fixture_root):
     unheard = VGGSS(fixture_root, "unheard", clip_seconds=1.0, image_size=8)  # id,class rows
     assert [r.id for r in heard.records] == IDS[4:6] and [r.id for r in unheard.records] == [IDS[6]]
     assert heard.classes == all_.classes == VGGSound(fixture_root, "test").classes
-    (fixture_root / "metadata" / "vggss_unheard_test.csv").write_text("zzzzzzzzzzz_000001\n")
-    with pytest.raises(AnnotationError, match="vggss_unheard_test.csv: row 1"):
+    lst = fixture_root / "metadata" / "vggss_unheard_test.csv"
+    lst.write_text(f"{IDS[4]}\n{IDS[5]}\nzzzzzzzzzzz_000001\n")  # one unknown id among known ones
+    with pytest.raises(AnnotationError, match="vggss_unheard_test.csv: row 3"):
+        VGGSS(fixture_root, "unheard")
+    lst.write_text("zzzzzzzzzzz_000001\n")  # a list of another dataset: names both sides
+    with pytest.raises(AnnotationError, match=r"vggss_unheard_test.csv: 0 of its 1 distinct ids.*zzzz"):
         VGGSS(fixture_root, "unheard")
 
 

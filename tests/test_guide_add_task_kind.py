@@ -89,8 +89,7 @@ def test_toy_kind_through_evaluate():
     assert isinstance(bench.tasks[0], AudioEnergyTask)
     assert bench.lower_is_better == ("energy",) and not bench.higher_is_better
     assert bench.protocol == {"audio_energy": {"task": "audio_energy", "requires": ["embed"]}}
-    # "c" appears twice (as padded DDP shards would): counted once
-    items = [clip("a", 1.0), clip("b", 2.0), clip("c", 3.0), clip("c", 3.0)]
+    items = [clip("a", 1.0), clip("b", 2.0), clip("c", 3.0)]
     model = fake_model("m", {"embed"})
     res = evaluate(model, bench, FakeDM(items, batch_size=3), progress=False, gallery=6)
     assert res.status == "ok" and res.n_samples == 3
@@ -102,6 +101,9 @@ def test_toy_kind_through_evaluate():
     # the batch size does not matter
     again = evaluate(model, bench, FakeDM(items, batch_size=1), progress=False)
     assert again.metrics == res.metrics
+    # two real samples sharing an id fail the evaluation (only DDP padding is dropped)
+    twice = evaluate(model, bench, FakeDM(items + [clip("c", 3.0)]), progress=False)
+    assert twice.status == "failed" and "c" in twice.reason
     # applicability comes from the spec's `requires`
     skipped = evaluate(fake_model("loc", {"localize"}), bench, FakeDM(items), progress=False)
     assert skipped.status == "skipped" and "embed" in skipped.reason

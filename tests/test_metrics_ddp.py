@@ -143,3 +143,42 @@ def test_two_process_gloo_equals_single_process(tmp_path):
     assert single_eval["full-image"]["n_samples"] == N
     assert set(single_eval) == {"full-image", "center-prior", "random-embedding"}
     assert "ap50" in single_eval["full-image"] and "map" in single_eval["random-embedding"]
+
+
+class _DupIdVGGSS(_FakeVGGSS):
+    """The same loader with clip5 and clip6 sharing one id (two different samples)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        items = list(self.loader.dataset.items)
+        items[6] = dict(items[6], id=items[5]["id"])
+        self.loader = DataLoader(_ListDataset(items), batch_size=3,
+                                 collate_fn=self.loader.collate_fn)
+
+
+def _dup_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    from avbench.benchmarks import evaluate, trivial_baselines
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        model = next(b for b in trivial_baselines() if b.meta.name == "full-image")
+        res = {name: evaluate(model, "vggss", dm, progress=False)
+               for name, dm in (("dup", _DupIdVGGSS()), ("clean", _FakeVGGSS()))}
+        torch.save({k: (r.status, r.reason) for k, r in res.items()}, Path(out_dir) / f"dup{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.ddp
+@pytest.mark.slow  # ~20 s: two spawned processes import torch
+def test_two_process_duplicate_id_fails_but_padding_does_not(tmp_path):
+    """Under DDP the sampler's one padded repeat is expected; a second repeat is a shared id."""
+    mp.spawn(_dup_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    for rank in range(2):
+        res = torch.load(tmp_path / f"dup{rank}.pt", weights_only=False)
+        assert res["clean"] == ("ok", None)
+        status, reason = res["dup"]
+        assert status == "failed" and "vggss: 1 sample id(s) occur more than once" in reason
+        assert "(2 repeated sample(s), 1 expected from DDP padding)" in reason
+        assert "'clip5' x2" in reason

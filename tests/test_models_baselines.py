@@ -36,6 +36,13 @@ MODELS = {
     "slavc": (SLAVC, dict(dim=16)),
     "lvs": (LVS, {}),
 }
+#: the contrastive terms of each method: they must fall themselves, not just the total
+CONTRASTIVE = {
+    "ezvsl": ("v2a", "a2v"),
+    "fnac": ("v2a", "a2v"),
+    "slavc": ("i2a", "a2i"),
+    "lvs": ("hard_contrastive",),
+}
 TERMS = {
     "ezvsl": {"v2a", "a2v"},
     "fnac": {"v2a", "a2v", "fns1", "tne", "fns2"},
@@ -121,6 +128,10 @@ def test_loss_falls_over_30_steps(name):
     after = eval_loss()
     assert all(torch.isfinite(torch.tensor(v)) for v in after.values())
     assert after["total"] < 0.8 * before["total"], (before, after)
+    # the contrastive term itself falls (a flat one would fail even if the rest fell)
+    con_before = sum(before[t] for t in CONTRASTIVE[name])
+    con_after = sum(after[t] for t in CONTRASTIVE[name])
+    assert con_after < 0.8 * con_before, (name, before, after)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -184,13 +195,160 @@ def test_slavc_momentum_encoders():
     torch.testing.assert_close(model.momentum_image_proj1.proj.weight, before)
 
 
-def test_fnac_dropout_only_on_image_backbone_map():
+def _capture(modules: dict[str, torch.nn.Module]) -> tuple[dict, list]:
+    seen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def hook(name):
+        def fn(_m, args, out):
+            seen[name] = (args[0].detach().clone(), out.detach().clone())
+        return fn
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in modules.items()]
+    return seen, handles
+
+
+def test_fnac_dropout_acts_on_the_image_backbone_map_in_training_only():
+    """p = 0.9 dropout between the image backbone and its 1x1 projection, on the
+    training forward only; the audio dropout (p = 0) sits on the pooled feature."""
+    torch.manual_seed(0)
     model = tiny("fnac")
     assert model.img_dropout.p == 0.9 and model.aud_dropout.p == 0.0
-    model.eval()  # no dropout at evaluation: localization is deterministic
-    batch = fixed_batch(b=2)
+    seen, handles = _capture({"backbone": model.image_encoder, "drop": model.img_dropout,
+                              "proj": model.image_proj, "adrop": model.aud_dropout})
+    batch = fixed_batch(b=4)
+    model.train()
     with torch.no_grad():
-        torch.testing.assert_close(model.localize(batch), model.localize(batch))
+        model.compute_losses(batch)
+    fmap = seen["backbone"][1]
+    d_in, d_out = seen["drop"]
+    assert d_in.shape == fmap.shape and d_in.dim() == 4  # the [B,C,h,w] backbone map
+    torch.testing.assert_close(d_in, fmap)
+    torch.testing.assert_close(seen["proj"][0], d_out)  # the projection sees the dropped map
+    kept = d_out != 0
+    zero_frac = 1 - kept.float().mean().item()
+    assert 0.85 < zero_frac < 0.95, zero_frac  # ~90% dropped (post-ReLU map is > 0 almost everywhere)
+    torch.testing.assert_close(d_out[kept], d_in[kept] / 0.1)  # inverted-dropout scaling
+    a_in, a_out = seen["adrop"]
+    assert a_in.dim() == 2  # the pooled [B,C] audio feature
+    torch.testing.assert_close(a_out, a_in)
+    model.eval()
+    with torch.no_grad():
+        heat = model.localize(batch)
+    d_in, d_out = seen["drop"]
+    torch.testing.assert_close(d_out, d_in)  # evaluation: no dropout
+    with torch.no_grad():
+        torch.testing.assert_close(model.localize(batch), heat)
+    for h in handles:
+        h.remove()
+
+
+def test_slavc_localize_uses_both_momentum_heads():
+    """``(S^1 + S^2) / 2 / tau`` of the MOMENTUM encoders' own-pair maps: changing the
+    online weights leaves the map unchanged, changing a momentum head changes it."""
+    torch.manual_seed(0)
+    model = tiny("slavc").eval()
+    with torch.no_grad():  # make the momentum copies differ from the online networks
+        for n, p in model.named_parameters():
+            if n.startswith("momentum_"):
+                p.add_(0.05 * torch.randn_like(p))
+    batch = fixed_batch(b=3)
+    with torch.no_grad():
+        heat = model.localize(batch)
+        v1 = model.momentum_image_proj1(model.momentum_image_encoder(batch["image"]))
+        v2 = model.momentum_image_proj2(model.momentum_image_encoder(batch["image"]))
+        feat = model.momentum_audio_encoder(model.spectrogram(batch["audio"])).flatten(2).amax(-1)
+        a1, a2 = model.momentum_audio_proj1(feat), model.momentum_audio_proj2(feat)
+        want = 0.5 * (torch.einsum("bdhw,bd->bhw", v1, a1)
+                      + torch.einsum("bdhw,bd->bhw", v2, a2)) / model.tau
+        torch.testing.assert_close(heat, want)
+        for n, p in model.named_parameters():
+            if not n.startswith("momentum_"):
+                p.add_(torch.randn_like(p))
+        torch.testing.assert_close(model.localize(batch), heat)
+        model.momentum_image_proj2.proj.weight.mul_(-1)
+        assert not torch.allclose(model.localize(batch), heat)
+        model.use_mom_eval = False  # the online encoders when asked
+        assert not torch.allclose(model.localize(batch), heat)
+
+
+def test_slavc_loss_wiring_online_images_against_momentum_audio_and_back():
+    """``i2a``: online image maps x MOMENTUM audio; ``a2i``: MOMENTUM image maps x
+    online audio; each ``log sum_l softmax_m(S1) softmax_l(S2)`` then CE over audios."""
+    torch.manual_seed(0)
+    model = tiny("slavc").eval()
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.startswith("momentum_"):
+                p.add_(0.05 * torch.randn_like(p))
+    batch = fixed_batch(b=4)
+    with torch.no_grad():
+        got = model.compute_losses(batch)
+        v1, v2 = model.visual_maps(batch["image"])
+        a1, a2 = model.audio_embeddings(batch["audio"])
+        v1m, v2m = model.visual_maps(batch["image"], momentum=True)
+        a1m, a2m = model.audio_embeddings(batch["audio"], momentum=True)
+
+    def loss(vs, as_, vl, al):
+        s1 = torch.einsum("ndl,md->nml", vs.flatten(2), as_) / model.tau
+        s2 = torch.einsum("ndl,md->nml", vl.flatten(2), al) / model.tau
+        score = torch.log((s1.softmax(dim=1) * s2.softmax(dim=2)).sum(-1))
+        return torch.nn.functional.cross_entropy(score, torch.arange(4))
+
+    torch.testing.assert_close(got["i2a"], loss(v1, a1m, v2, a2m))
+    torch.testing.assert_close(got["a2i"], loss(v1m, a1, v2m, a2))
+    assert not torch.isclose(got["i2a"], loss(v1, a1, v2, a2))  # momentum audio matters
+    torch.testing.assert_close(got["total"], got["i2a"] + got["a2i"])
+
+
+def test_lvs_loss_wiring_by_hand():
+    """Tri-map logits ``[pos_n, easy_nm (own pair x -99), hard_n] / 0.07`` from the
+    own-pair and all-pair cosine maps, cross-entropy to column 0, written out per sample."""
+    torch.manual_seed(0)
+    model = tiny("lvs").eval()
+    batch = fixed_batch(b=3)
+    with torch.no_grad():
+        got = model.compute_losses(batch)["hard_contrastive"]
+        v = model.visual_map(batch["image"])
+        a = model.audio_embedding(batch["audio"])
+    sig = torch.sigmoid
+    losses = []
+    for n in range(3):
+        own = torch.einsum("dhw,d->hw", v[n], a[n])
+        pw = sig((own - 0.65) / 0.03)
+        nw = 1 - sig((own - 0.4) / 0.03)
+        row = [(pw * own).sum() / pw.sum()]
+        for m in range(3):
+            cross = torch.einsum("dhw,d->hw", v[n], a[m])
+            w = sig((cross - 0.65) / 0.03)
+            row.append((w * cross).sum() / w.sum() * (-99.0 if m == n else 1.0))
+        row.append((nw * own).sum() / nw.sum())
+        logits = torch.stack(row) / 0.07
+        losses.append(-torch.log_softmax(logits, 0)[0])
+    torch.testing.assert_close(got, torch.stack(losses).mean())
+
+
+def _bn_weights(module: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([m.weight.detach().flatten() for m in module.modules()
+                      if isinstance(m, torch.nn.BatchNorm2d)])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_from_scratch_audio_backbone_follows_the_reference_init(name):
+    """EZ-VSL ``model.py``: every BatchNorm weight of the from-scratch audio ResNet is
+    N(1, 0.02) (none zero-initialised, unlike timm's default), convs Kaiming fan-out."""
+    torch.manual_seed(0)
+    model = MODELS[name][0](**{**MODELS[name][1]})  # full resnet18 widths
+    bn = _bn_weights(model.audio_encoder)
+    assert bn.min() > 0.85 and abs(bn.mean().item() - 1) < 0.01
+    assert 0.01 < bn.std().item() < 0.03
+    conv = model.audio_encoder.backbone.layer2[0].conv1.weight
+    fan_out = conv.shape[0] * conv.shape[2] * conv.shape[3]
+    assert abs(conv.std().item() - (2 / fan_out) ** 0.5) < 0.1 * (2 / fan_out) ** 0.5
+    if name == "lvs":  # no ImageNet file given: the image net gets the same init
+        assert _bn_weights(model.image_encoder).min() > 0.85
+    if name in ("ezvsl", "fnac"):  # linear audio projection: truncated normal, std 0.01
+        w = model.audio_proj.proj.weight
+        assert abs(w.std().item() - 0.01) < 0.002
 
 
 def _config(path: Path) -> tuple[type, dict]:
@@ -205,13 +363,16 @@ def test_configs_build_their_model(name):
     for path in (CONFIGS / f"{name}.yaml", CONFIGS / f"{name}_cpu.yaml"):
         cls, init = _config(path)
         assert cls is MODELS[name][0]
-        if path.stem == name:  # paper config: paper architecture, weights named not loaded
-            assert init.get("image_arch", "resnet18") == "resnet18"
-            assert "image_width" not in init and "image_layers" not in init
-            continue
         model = cls(**init)
         n_params = sum(p.numel() for p in model.parameters())
-        assert n_params < 3_000_000, (path, n_params)
+        if path.stem == name:  # paper config: full resnet18s (11.2M each), weights named not loaded
+            assert init.get("image_arch", "resnet18") == "resnet18"
+            assert "image_width" not in init and "image_layers" not in init
+            assert model.image_encoder.out_channels == 512 and n_params > 22_000_000
+            assert model.global_batch_size in (128, 256)
+        else:
+            assert n_params < 3_000_000, (path, n_params)
+            assert model.global_batch_size is None  # CPU configs: data batch per device
 
 
 DDP_SCRIPT = r'''

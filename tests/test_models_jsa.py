@@ -189,15 +189,19 @@ def test_loss_falls_over_30_steps_on_a_fixed_batch():
     opt = m.configure_optimizers()
     assert isinstance(opt, torch.optim.AdamW)
     batch = _batch()
-    totals = []
+    totals, infos = [], []
     for _ in range(30):
-        loss = m.compute_losses(batch)["total"]
+        losses = m.compute_losses(batch)
         opt.zero_grad()
-        loss.backward()
+        losses["total"].backward()
         opt.step()
-        totals.append(loss.item())
+        totals.append(losses["total"].item())
+        infos.append(losses["info"].item())
     assert all(math.isfinite(t) for t in totals)
     assert sum(totals[-3:]) / 3 < 0.6 * sum(totals[:3]) / 3, totals
+    # the contrastive (InfoNCE) term itself falls, not only the weighted rest
+    assert infos[0] > 0.5  # negatives were left after the k-reciprocal removal
+    assert sum(infos[-3:]) / 3 < 0.7 * sum(infos[:3]) / 3, infos
 
 
 def test_masking_only_in_training():
@@ -214,6 +218,37 @@ def test_masking_only_in_training():
     c, d = m(batch), m(batch)
     torch.testing.assert_close(c.image.slots, d.image.slots)
     torch.testing.assert_close(c.audio.slots, d.audio.slots)
+
+
+def test_localize_is_the_audio_target_query_over_image_keys_with_sharpening():
+    """``localize`` = row 0 (target slot) of the LAST-iteration audio query over the
+    IMAGE keys, slot-softmax with logits x ``infer_sharpening``, token-normalised;
+    not the image query, not the audio keys, not the unsharpened map."""
+    torch.manual_seed(0)
+    m = JointSlotSSL(**{**TINY, "infer_sharpening": 0.1}).eval()
+    batch = _batch(3)
+    sa = m.slot_attention
+    with torch.no_grad():
+        heat = m.localize(batch)
+        img_tok, grid = m.image_tokens(batch["image"])
+        aud_tok = m.audio_tokens(batch["audio"])
+        img_k, _ = sa.image.keys_values(img_tok, mask=False)
+        aud_k, aud_v = sa.audio.keys_values(aud_tok, mask=False)
+        aud = sa.audio.iterate(sa.initial_slots("audio"), aud_k, aud_v)  # unsharpened run
+        q = aud.query[:, :1]  # the audio TARGET slot's last query
+
+        def ca(scale: float) -> torch.Tensor:
+            logits = torch.einsum("bkd,bnd->bkn", aud.query, img_k) * scale * 32**-0.5
+            a = logits.softmax(dim=1)[:, :1] + sa.audio.eps
+            return (a / a.sum(-1, keepdim=True))[:, 0].reshape(3, *grid)
+
+        torch.testing.assert_close(heat, ca(0.1))
+        assert not torch.allclose(heat, ca(1.0), atol=1e-4)  # sharpening is used
+        assert not torch.allclose(heat, m.localize_image_query(batch), atol=1e-4)
+        assert q.shape == (3, 1, 32)
+    m.infer_sharpening = 1.0
+    with torch.no_grad():
+        torch.testing.assert_close(m.localize(batch), ca(1.0))
 
 
 def test_localize_refined_and_embed():
@@ -240,6 +275,38 @@ def test_localize_refined_and_embed():
         assert emb[key].shape == (3, 32)
         torch.testing.assert_close(emb[key].norm(dim=-1), torch.ones(3))
     assert m.meta.capabilities == {"embed", "localize"}
+
+
+@pytest.mark.parametrize("zero_init", [True, False])
+def test_audio_backbone_batchnorm_init(zero_init):
+    """Reference ``resnet.py``: every BN weight 1 (``zero_init_residual=False``), the
+    paper config's ``audio_zero_init_last: false``; the default keeps timm's zero
+    init of each block's last BN (the CPU configs, unchanged numbers)."""
+    m = JointSlotSSL(**TINY, audio_zero_init_last=zero_init)
+    bb = m.audio_encoder.backbone
+    last = torch.cat([blk.bn2.weight.detach() for layer in (bb.layer1, bb.layer2, bb.layer3,
+                                                            bb.layer4) for blk in layer])
+    first = torch.cat([blk.bn1.weight.detach() for blk in bb.layer4])
+    assert torch.all(first == 1)
+    assert torch.all(last == (0.0 if zero_init else 1.0))
+    assert torch.all(m.audio_proj.proj.bias == 0)
+
+
+def test_hard_image_augment_only_in_training():
+    torch.manual_seed(0)
+    m = JointSlotSSL(**TINY, hard_image_augment=True)
+    image = _batch(4)["image"]
+    m.eval()
+    a, _ = m.image_tokens(image)
+    b, _ = m.image_tokens(image)
+    torch.testing.assert_close(a, b)
+    m.train()
+    seen = []
+    h = m.image_encoder.register_forward_hook(lambda _m, args, _o: seen.append(args[0]))
+    m.image_tokens(image)
+    h.remove()
+    assert not torch.allclose(seen[0], image)  # the encoder saw augmented images
+    assert seen[0].min() >= 0 and seen[0].max() <= 1
 
 
 def test_several_target_slots_and_unshared_slots_run():
@@ -294,6 +361,10 @@ def test_configs_instantiate(name: str):
     assert cls is JointSlotSSL
     model = cls(**cfg["init_args"])
     assert model.hparams.n_target_slots == 1 and model.hparams.n_offtarget_slots == 1
+    if name == "jsa.yaml":  # paper: the centre 5 s of the 10-s data window -> 16 tokens
+        with torch.no_grad():
+            tokens = model.eval().audio_tokens(0.1 * torch.randn(1, 1, 160000))
+        assert tokens.shape[1] == model.hparams.audio_tokens == 16
 
 
 DDP_SCRIPT = textwrap.dedent(

@@ -95,3 +95,14 @@ def test_narrow_stem_on_a_bottleneck_resnet_keeps_the_projection_shortcut():
     ds_conv = next(m for m in block.downsample.modules() if isinstance(m, torch.nn.Conv2d))
     assert (ds_conv.in_channels, ds_conv.out_channels) == (8, 32)
     assert enc(torch.rand(1, 3, 64, 64)).shape == (1, 256, 2, 2)
+
+
+def test_zero_init_last_option_keeps_block_batchnorm_weights_at_one():
+    """timm zero-inits each residual block's last BN weight (default, unchanged);
+    ``zero_init_last=False`` keeps them at 1 like torchvision's ResNet (JSA's audio net)."""
+    for enc_cls in (AudioEncoder, ImageEncoder):
+        default = enc_cls(width=8, layers=(1, 1, 1, 1))
+        ones = enc_cls(width=8, layers=(1, 1, 1, 1), zero_init_last=False)
+        for layer in ("layer1", "layer2", "layer3", "layer4"):
+            assert torch.all(getattr(default.backbone, layer)[0].bn2.weight == 0)
+            assert torch.all(getattr(ones.backbone, layer)[0].bn2.weight == 1)

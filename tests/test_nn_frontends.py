@@ -139,3 +139,46 @@ def test_modules_copy_and_pickle() -> None:
         x = tone(440.0, 0.5)[None]
         torch.testing.assert_close(copy.deepcopy(module)(x), module(x))
         torch.testing.assert_close(pickle.loads(pickle.dumps(module))(x), module(x))
+
+
+# --- per-model audio length and SpecAugment (paper configs) -------------------
+def test_clip_seconds_takes_the_centre_and_eval_clip_applies_in_eval_mode():
+    sr = 1000
+    wave = torch.arange(10 * sr, dtype=torch.float32)[None, None] / (10 * sr)
+    spec = LogSpectrogram(sample_rate=sr, n_fft=64, hop_length=32, clip_seconds=3.0,
+                          eval_clip_seconds=5.0)
+    crop = spec.crop(wave)
+    assert crop.shape[-1] == 3 * sr
+    torch.testing.assert_close(crop, wave[..., 3500:6500])
+    plain = LogSpectrogram(sample_rate=sr, n_fft=64, hop_length=32)
+    torch.testing.assert_close(spec(wave), plain(wave[..., 3500:6500]))
+    assert spec(wave).shape[-1] == plain.num_frames(3 * sr)
+    spec.eval()
+    assert spec.crop(wave).shape[-1] == 5 * sr
+    torch.testing.assert_close(spec(wave), plain(wave[..., 2500:7500]))
+    with pytest.raises(ValueError, match="shorter than the front-end's clip"):
+        spec(wave[..., : 4 * sr])
+
+
+def test_spec_augment_masks_per_sample_in_training_only_with_value_zero():
+    torch.manual_seed(0)
+    wave = torch.randn(8, 1, 16000)
+    spec = LogSpectrogram(n_fft=256, hop_length=128, freq_mask_param=10, time_mask_param=10)
+    plain = LogSpectrogram(n_fft=256, hop_length=128)
+    ref = plain(wave)
+    out = spec.train()(wave)
+    diff = out != ref
+    assert (out[diff] == 0).all()  # masked entries are 0 (the reference's value)
+    rows = diff.any(dim=-1)[:, 0]  # [B,F] frequency rows touched
+    cols = diff.any(dim=-2)[:, 0]  # [B,T] time columns touched
+    # a frequency band (< 10 bins masked over all frames) and a time band per sample
+    full_rows = diff.all(dim=-1)[:, 0].sum(dim=1)
+    full_cols = diff.all(dim=-2)[:, 0].sum(dim=1)
+    assert (full_rows < 10).all() and (full_cols < 10).all()
+    assert rows.any() and cols.any()
+    assert len({tuple(r.nonzero().flatten().tolist()) for r in diff.all(dim=-1)[:, 0]}) > 1
+    torch.testing.assert_close(spec.eval()(wave), ref)  # eval: no masks
+    # no masks configured: no random numbers drawn (CPU configs unchanged)
+    state = torch.get_rng_state()
+    plain.train()(wave)
+    assert torch.equal(state, torch.get_rng_state())

@@ -440,12 +440,15 @@ def test_parallel_jobs_refuse_multi_device_trainers(tmp_path, data_root):
         run_suite(Suite.model_validate(d), tmp_path / "r", progress=False)
 
 
-def test_suite_defined_benchmark_is_registered_run_and_stored(tmp_path, data_root):
+def test_suite_defined_benchmark_is_registered_run_and_stored(tmp_path, data_root, request):
     """``define_benchmarks:`` declares a benchmark as data; load_suite registers it."""
     import yaml
 
     from avbench.benchmarks import BENCHMARKS
     from avbench.runner.suite import load_suite
+
+    # the registry is global: leave it as the builtin-dump tests expect it
+    request.addfinalizer(lambda: BENCHMARKS.pop("toy-suite-retrieval", None))
 
     defined = {"name": "toy-suite-retrieval", "dataset": "toy", "split": "test",
                "tasks": [{"task": "retrieval"}], "metrics": ["a2v_r1", "v2a_r1"],
@@ -472,3 +475,18 @@ def test_suite_defined_benchmark_is_registered_run_and_stored(tmp_path, data_roo
     # without the definition the name would be unknown
     with pytest.raises(ValueError, match="unknown benchmarks"):
         Suite.model_validate(suite_dict(data_root, benchmarks={"toy-undeclared": {"dataset": "toy"}}))
+
+
+def test_the_training_batch_plan_is_stored_with_the_result(data_root, tmp_path):
+    """Issue 13: the global batch, the per-device batch derived from it and the world size
+    are in every model result (timings.train_batch)."""
+    d = suite_dict(data_root, models=[{"name": "tiny-a", "class_path": f"{MOD}.TinyAV"}],
+                   seeds=(0,), baselines=[])
+    d["datasets"] = [{"name": "toy", "class_path": "test_fit_stages.ToyAVDataModule",  # AVDataModule
+                      "init_args": {"root": str(data_root)}}]
+    d["benchmarks"] = {"vggss": {"dataset": "toy"}}
+    summary = run_suite(Suite.model_validate(d), tmp_path / "results", progress=False)
+    assert summary.exit_code == 0, summary.text()
+    rec = read_result(ResultStore(tmp_path / "results").path("mock", "vggss", "tiny-a.toy.seed0"))
+    assert rec.timings.train_batch == {"global_batch_size": 8, "per_device_batch_size": 8,
+                                       "world_size": 1, "batch_size_source": "per_device"}

@@ -163,3 +163,38 @@ def test_bad_inputs_raise():
         m(torch.randn(2, 9, D + 1), torch.randn(2, 4, D))
     with pytest.raises(ValueError, match="mask_ratio"):
         SlotAttentionBranch(dim=D, mask_ratio=1.0)
+
+
+@pytest.mark.parametrize("iters", [2, 5])
+def test_several_iterations_follow_the_equations_and_return_the_last_attention(iters):
+    """``iters`` hand-written iterations; the returned query/attentions are the LAST
+    iteration's (computed from the slots BEFORE its update), the cross attention is
+    that query over the other modality's keys, and sharpening scales only those."""
+    torch.manual_seed(2)
+    br = SlotAttentionBranch(dim=D, mlp_hidden=32, iters=iters, mask_ratio=0.0).eval()
+    init = torch.randn(1, 2, D)
+    x, other = torch.randn(3, 6, D), torch.randn(3, 4, D)
+    k, v = br.keys_values(x, mask=False)
+    out = br.iterate(init, k, v, other_keys=other, sharpen=0.5)
+
+    def weights(q, keys, scale):
+        a = torch.softmax(q @ keys.transpose(1, 2) * scale, dim=1) + br.eps
+        return a / a.sum(-1, keepdim=True)
+
+    s = init.expand(3, -1, -1)
+    queries = []
+    for _ in range(iters):
+        q = br.to_q(br.norm_slots(s))
+        queries.append(q)
+        u = weights(q, k, D**-0.5) @ v
+        s = br.gru(u.reshape(-1, D), s.reshape(-1, D)).reshape(3, 2, D)
+        s = s + br.mlp(br.norm_pre_ff(s))
+    torch.testing.assert_close(out.slots, s)
+    torch.testing.assert_close(out.query, queries[-1])
+    assert not torch.allclose(queries[-1], queries[0])  # the iterations do move the slots
+    torch.testing.assert_close(out.attn, weights(queries[-1], k, 0.5 * D**-0.5))
+    torch.testing.assert_close(out.cross_attn, weights(queries[-1], other, 0.5 * D**-0.5))
+    # one iteration fewer gives different slots: every iteration counts
+    short = SlotAttentionBranch(dim=D, mlp_hidden=32, iters=iters - 1, mask_ratio=0.0).eval()
+    short.load_state_dict(br.state_dict())
+    assert not torch.allclose(short.iterate(init, k, v).slots, out.slots)

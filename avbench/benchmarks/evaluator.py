@@ -19,11 +19,21 @@ and trivial baselines go through the same code (DESIGN 1.3). It
 The evaluator knows no task kind by name: what a task computes, and whether
 it keeps a gallery, is the task module's business. DDP: see
 :mod:`avbench.benchmarks.distributed`.
+
+Two outcomes besides ``ok``:
+
+* ``not-scorable``: the primary task's metric is undefined on the data (a
+  metric raised :class:`~avbench.metrics.NotScorableError`: one class only,
+  a single item...); ``reason`` says why, ``main_value`` is None. A secondary
+  task that is not scorable is recorded in its outcome only.
+* ``failed``: the primary task raised, or two different samples share an id
+  (more repeated ids than the DDP padding, :func:`duplicate_ids_problem`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 import traceback
 from collections.abc import Iterable
@@ -34,7 +44,15 @@ import torch
 from torch import Tensor
 
 from avbench.benchmarks.batch_outputs import BatchOutputs
-from avbench.benchmarks.distributed import dist_info, distributed_loader, gather_ids
+from avbench.benchmarks.distributed import (
+    dist_info,
+    distributed_loader,
+    duplicate_ids_problem,
+    gather_id_lists,
+    gather_ids,
+    padded_ids,
+    sampler_padding,
+)
 from avbench.benchmarks.leak import check_leak
 from avbench.benchmarks.meta import BenchmarkMeta
 from avbench.benchmarks.registry import (
@@ -45,6 +63,7 @@ from avbench.benchmarks.registry import (
 )
 from avbench.benchmarks.results import EvaluationResult, Status, TaskOutcome
 from avbench.benchmarks.tasks.base import GalleryCollector, TaskRunner
+from avbench.metrics._common import NotScorableError
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +91,11 @@ def _err(err: BaseException) -> str:
 def _ok(runner: TaskRunner, metrics: dict[str, float]) -> TaskOutcome:
     return TaskOutcome(task=runner.spec.task, status="ok", capability_used=runner.capability,
                        metrics=metrics, info=runner.info)
+
+
+def _not_scorable(runner: TaskRunner, err: NotScorableError) -> TaskOutcome:
+    return TaskOutcome(task=runner.spec.task, status="not-scorable",
+                       capability_used=runner.capability, reason=err.reason, info=runner.info)
 
 
 def _failed(runner: TaskRunner, reason: str) -> TaskOutcome:
@@ -120,8 +144,10 @@ def evaluate(
 
     Returns:
         :class:`EvaluationResult`; ``status`` is ``"skipped"`` (with the
-        reason) when the model lacks the capability, ``"failed"`` (with the
-        error) when the primary task raised, else ``"ok"``.
+        reason) when the model lacks the capability, ``"not-scorable"`` (with
+        the reason) when the primary metric is undefined on the data,
+        ``"failed"`` (with the error) when the primary task raised or two
+        samples share an id, else ``"ok"``.
     """
     bench = get_benchmark(benchmark)
     split = split or bench.split
@@ -167,11 +193,14 @@ def evaluate(
             None,
         )
     seen_ids: list[str] = []
+    gathered: list[str] | None = None  # every rank's ids, once the loader is done
     was_training = getattr(model, "training", None)
     try:
         for i, runner in offline.items():
             try:
                 outcomes[i] = _ok(runner, runner.run_offline(model, datamodule, graph_path))
+            except NotScorableError as err:
+                outcomes[i] = _not_scorable(runner, err)
             except Exception as err:
                 if raise_errors:
                     raise
@@ -188,6 +217,7 @@ def evaluate(
             loader = loader_fn()
             if world > 1:
                 loader = distributed_loader(loader)
+            padding = sampler_padding(loader)
             if hasattr(model, "eval"):
                 model.eval()
             device = _model_device(model)
@@ -224,12 +254,22 @@ def evaluate(
                                 raise
                             log.warning("%s/%s: gallery disabled: %s", bench.name, name, err)
                             collector = None
+            per_rank = gather_id_lists(seen_ids)
+            gathered = [i for ids in per_rank for i in ids]
+            problem = duplicate_ids_problem(gathered, padding, bench.name,
+                                            padded_ids(per_rank, loader))
+            if problem is not None:
+                raise ValueError(problem)
             for i, runner in runners.items():
                 if i in failed:
                     outcomes[i] = _failed(runner, failed[i])
                     continue
                 try:
                     outcomes[i] = _ok(runner, runner.compute())
+                except NotScorableError as err:
+                    log.warning("%s/%s task %s not scorable: %s", bench.name, name,
+                                runner.spec.task, err.reason)
+                    outcomes[i] = _not_scorable(runner, err)
                 except Exception as err:
                     if raise_errors or i == primary:
                         raise
@@ -249,7 +289,7 @@ def evaluate(
         if was_training and hasattr(model, "train"):
             model.train(True)
 
-    all_ids = sorted(set(gather_ids(seen_ids)))
+    all_ids = sorted(set(gathered if gathered is not None else gather_ids(seen_ids)))
     leak = None
     if train_ids is not None:
         leak = check_leak(
@@ -260,13 +300,21 @@ def evaluate(
     tasks = [outcomes[i] for i in sorted(outcomes)]
     metrics = {k: v for t in tasks for k, v in t.metrics.items()}
     main = outcomes[primary]
-    status: Status = "ok" if main.status == "ok" else "failed"
+    status: Status = main.status if main.status in ("ok", "not-scorable") else "failed"
+    reason = None if status == "ok" else (
+        f"{main.task}: {main.reason}" if status == "not-scorable" else main.reason)
+    main_value = metrics.get(bench.main_score)
+    if status == "ok" and (main_value is None or not math.isfinite(main_value)):
+        # an undefined metric raises NotScorableError with its reason; a bare NaN is a bug
+        status, reason = "failed", (
+            f"main score {bench.main_score} is {main_value} without a reason (a metric that "
+            "can be undefined on the data must raise NotScorableError)")
     return EvaluationResult(
         status=status,
-        reason=None if status == "ok" else main.reason,
+        reason=reason,
         metrics={k: metrics[k] for k in bench.metrics if k in metrics}
         | {k: v for k, v in metrics.items() if k not in bench.metrics},
-        main_value=metrics.get(bench.main_score),
+        main_value=main_value if status == "ok" else None,
         tasks=tasks,
         leak=leak,
         n_samples=len(all_ids),

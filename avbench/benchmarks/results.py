@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from avbench.benchmarks.leak import LeakReport
 
-Status = Literal["ok", "skipped", "failed"]
+#: ``not-scorable``: the data make the main metric undefined (``reason`` says why); a valid
+#: outcome, not an error (see :class:`avbench.metrics.NotScorableError`)
+Status = Literal["ok", "skipped", "failed", "not-scorable"]
 
 
 class TaskOutcome(BaseModel):

@@ -46,3 +46,9 @@ class AnnotationError(MediaError, ValueError):
     """An annotation/list file is malformed (bad row, bad box, unknown id)."""
 
     reason = "malformed annotation"
+
+
+class DuplicateIdError(AnnotationError):
+    """Two items of one dataset got the same id (ids key every per-sample result)."""
+
+    reason = "duplicate item ids"

@@ -11,8 +11,20 @@ Conventions
 * Images/frames are ``FloatTensor[3,H,W]`` (``[T,3,H,W]`` for clips), RGB in
   [0, 1]; masks are ``FloatTensor[H,W]`` in {0, 1}; audio is
   ``FloatTensor[C,L]`` (``C = 1`` with ``mono=True``) at the requested rate.
-* Times are seconds from the start of the stream (the stream's own
-  ``start_time`` is subtracted, so t = 0 is the first frame/sample).
+* Times are seconds on the **container's clock**: t = 0 is the container's
+  ``start_time`` (the earliest stream start, what ffmpeg's ``-ss`` and players
+  count from), the same origin for every stream of the file. A stream that
+  starts later (an audio track with ``start_time`` 1.94 s, common in
+  downloaded clips) is placed where it plays: audio before its first sample
+  is silence (zeros), a frame time before the first video frame gives the
+  first frame. Edit lists are applied by the demuxer (the timestamps PyAV
+  reports already include them), so an edited stream is also placed right.
+* The frame "at time t" is the one **displayed** at t: the last frame whose
+  timestamp is at or before t (up to :data:`DISPLAY_TOLERANCE`, for
+  containers that round timestamps to 1 ms). With variable frame rates or
+  held frames (a gap between two timestamps) this is the held frame, not the
+  nearest later one; among frames with the same timestamp the last decoded
+  one is shown. Times before the first frame give the first frame.
 * ``size`` is ``int`` (square ``size x size``, the SSL papers' 224 x 224) or
   ``(H, W)``. Resizing uses ``torch.nn.functional.interpolate`` with
   ``antialias=True`` (bilinear by default, ``interpolation="bicubic"``
@@ -39,7 +51,9 @@ Every failure raises a :class:`~avbench.data.errors.MediaError` subclass that
 names the file: :class:`MissingFileError`, :class:`NoVideoStreamError`,
 :class:`NoAudioStreamError`, :class:`CorruptMediaError` (cannot be opened,
 decoding fails, zero decodable frames, or frames end well before the duration
-the file declares - a truncated mp4 whose index survived), and
+the file declares - a truncated mp4 whose index survived; the last frame
+counts until its timestamp plus its own duration, so a frame held to the end
+of a valid file is not truncation), and
 :class:`EmptyAudioError` (no samples, or a start time past the end).
 
 Speed
@@ -112,6 +126,9 @@ _TRUNCATION_SLACK_FRAMES = 2.0
 _TRUNCATION_SLACK_SECONDS = 0.5
 # Audio decoded before a seek target so the codec's overlap is warmed up.
 _AUDIO_PREROLL = 0.2
+#: a frame whose timestamp is at most this much after t counts as displayed at t
+#: (Matroska/WebM store timestamps in whole milliseconds)
+DISPLAY_TOLERANCE = 1e-3
 
 
 # --------------------------------------------------------------------------
@@ -245,14 +262,25 @@ def _video_stream(
     return stream
 
 
-def _stream_start(stream: av.stream.Stream) -> float:
-    return _seconds(stream.start_time, stream.time_base) or 0.0
+def _origin(container: av.container.InputContainer) -> float:
+    """t = 0 of the container's clock in seconds of the streams' timestamps."""
+    start = container.start_time
+    return float(start) / av.time_base if start is not None else 0.0
 
 
-def _video_duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:
+def _stream_start(stream: av.stream.Stream, origin: float) -> float:
+    """When ``stream`` starts on the container clock (its ``start_time`` minus the origin)."""
+    start = _seconds(stream.start_time, stream.time_base)
+    return start - origin if start is not None else 0.0
+
+
+def _video_end(
+    container: av.container.InputContainer, stream: av.stream.Stream, origin: float
+) -> float | None:
+    """When the video stream ends on the container clock (start + declared duration)."""
     dur = _seconds(stream.duration, stream.time_base)
     if dur:
-        return dur
+        return _stream_start(stream, origin) + dur
     if container.duration:
         return container.duration / av.time_base
     return None
@@ -264,21 +292,21 @@ def _frame_interval(stream: av.video.stream.VideoStream) -> float:
 
 
 def _iter_frames(
-    container: av.container.InputContainer, stream: av.stream.Stream, path: Path
+    container: av.container.InputContainer, stream: av.stream.Stream, path: Path, origin: float
 ) -> Iterator[tuple[float, av.VideoFrame]]:
-    """Decode ``stream`` yielding ``(time from stream start, frame)``."""
-    start = _stream_start(stream)
+    """Decode ``stream`` yielding ``(time on the container clock, frame)``."""
     interval = _frame_interval(stream)
     count = 0
     last = None
     try:
         for frame in container.decode(stream):
-            t = frame.time
-            if t is None:  # no pts: extrapolate from the previous frame
-                t = start + (last + interval if last is not None else count * interval)
-            last = t - start
+            if frame.time is None:  # no pts: extrapolate from the previous frame
+                t = last + interval if last is not None else _stream_start(stream, origin) + count * interval
+            else:
+                t = frame.time - origin
+            last = t
             count += 1
-            yield last, frame
+            yield t, frame
     except av.error.FFmpegError as err:
         raise CorruptMediaError(
             path,
@@ -287,43 +315,54 @@ def _iter_frames(
         ) from err
 
 
-def _seek(container: av.container.InputContainer, stream: av.stream.Stream, t: float) -> None:
-    """Seek to the keyframe at or before ``t`` (seconds from stream start)."""
-    target = int((t + _stream_start(stream)) / stream.time_base)
+def _seek(
+    container: av.container.InputContainer, stream: av.stream.Stream, t: float, origin: float
+) -> None:
+    """Seek to the keyframe at or before ``t`` (seconds on the container clock)."""
+    target = int((t + origin) / stream.time_base)
     try:
         container.seek(target, stream=stream, backward=True, any_frame=False)
     except av.error.FFmpegError:
         container.seek(0)  # unseekable: decode from the start instead
 
 
-def _nearest_frames(
+def _frame_end(t: float, frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> float:
+    """When ``frame`` (shown from ``t``) stops being shown: ``t`` plus its own duration."""
+    dur = getattr(frame, "duration", None)
+    tb = frame.time_base or stream.time_base
+    if dur and tb:
+        return t + float(dur * tb)
+    return t + _frame_interval(stream)
+
+
+def _displayed_frames(
     container: av.container.InputContainer,
     stream: av.video.stream.VideoStream,
     path: Path,
     targets: list[float],
     declared: float | None,
+    origin: float,
 ) -> list[av.VideoFrame]:
-    """For each sorted target time, the decoded frame whose timestamp is nearest.
+    """For each sorted target time, the frame displayed then (see module doc).
 
-    Decodes from the keyframe before ``targets[0]`` and stops once the last
-    target is passed. Targets past the last decodable frame get the last frame
-    - unless the file declares a longer duration than it decodes (truncated),
-    which raises :class:`CorruptMediaError`.
+    Decodes from the keyframe before ``targets[0]`` and stops at the first
+    frame after the last target. Targets past the last decodable frame get the
+    last frame - unless the frames (the last one until its timestamp plus its
+    duration) end well before the declared end of the video (truncated), which
+    raises :class:`CorruptMediaError`.
     """
     if targets[0] > 2 * _frame_interval(stream):
-        _seek(container, stream, targets[0])
+        _seek(container, stream, targets[0], origin)
     chosen: list[av.VideoFrame | None] = [None] * len(targets)
     i = 0
     prev: tuple[float, av.VideoFrame] | None = None
-    decoded = _iter_frames(container, stream, path)
+    decoded = _iter_frames(container, stream, path, origin)
     try:
         for t, frame in decoded:
-            while i < len(targets) and t >= targets[i]:
-                pick = frame
-                # ties go to the earlier frame: the one on screen at that time
-                if prev is not None and targets[i] - prev[0] <= t - targets[i]:
-                    pick = prev[1]
-                chosen[i] = pick
+            while i < len(targets) and t > targets[i] + DISPLAY_TOLERANCE:
+                # ``frame`` starts after the target: the previous one is on screen
+                # (none before it: the target precedes the video, take the first)
+                chosen[i] = prev[1] if prev is not None else frame
                 i += 1
             if i == len(targets):
                 break
@@ -337,10 +376,11 @@ def _nearest_frames(
         last_t, last_frame = prev
         slack = max(_TRUNCATION_SLACK_FRAMES * _frame_interval(stream), _TRUNCATION_SLACK_SECONDS)
         wanted = targets[-1] if declared is None else min(targets[-1], declared)
-        if declared is not None and last_t < wanted - slack:
+        frames_end = _frame_end(last_t, last_frame, stream)
+        if declared is not None and frames_end < wanted - slack:
             raise CorruptMediaError(
                 path,
-                f"video frames end at {last_t:.2f}s but the file declares {declared:.2f}s "
+                f"video frames end at {frames_end:.2f}s but the file declares {declared:.2f}s "
                 "(truncated or corrupt)",
             )
         for k in range(i, len(targets)):
@@ -369,25 +409,30 @@ def read_video_frame(
     *,
     interpolation: Interpolation = "bilinear",
 ) -> Tensor:
-    """The frame nearest to time ``t`` (default: the middle of the video).
+    """The frame displayed at time ``t`` on the container clock (default: the middle of the video).
 
-    "Middle" is half the duration the video stream declares, the frame the SSL
-    repos pre-extract as ``frames/<id>.jpg``. Returns ``FloatTensor[3,H,W]``
-    RGB in [0, 1], resized to ``size`` if given. ``t`` past the end returns the
-    last frame (unless the file is truncated, see module doc).
+    "Middle" is halfway between the start and the declared end of the video
+    stream (half its duration when it starts at 0), the frame the SSL repos
+    pre-extract as ``frames/<id>.jpg``. Returns ``FloatTensor[3,H,W]`` RGB in
+    [0, 1], resized to ``size`` if given. ``t`` past the end returns the last
+    frame (unless the file is truncated, see module doc).
     """
     path = _existing(path)
     with _open(path) as container:
         stream = _video_stream(container, path, threaded=False)
-        declared = _video_duration(container, stream)
+        origin = _origin(container)
+        declared = _video_end(container, stream, origin)
         if t is None and declared is None:  # no duration in header: decode all
-            frames = [f for _, f in _iter_frames(container, stream, path)]
+            frames = [f for _, f in _iter_frames(container, stream, path, origin)]
             if not frames:
                 raise CorruptMediaError(path, "no decodable video frames (truncated or corrupt)")
             picked = [frames[len(frames) // 2]]
         else:
-            target = declared / 2 if t is None else max(float(t), 0.0)
-            picked = _nearest_frames(container, stream, path, [target], declared)
+            if t is None:
+                target = (_stream_start(stream, origin) + declared) / 2
+            else:
+                target = max(float(t), 0.0)
+            picked = _displayed_frames(container, stream, path, [target], declared, origin)
         return _frames_to_tensor(picked, size, interpolation)[0]
 
 
@@ -401,12 +446,13 @@ def read_video_frames(
     *,
     interpolation: Interpolation = "bilinear",
 ) -> Tensor:
-    """Frames sampled at ``fps``: for each ``t_k = start + k / fps`` the nearest decoded frame.
+    """Frames sampled at ``fps``: for each ``t_k = start + k / fps`` the frame displayed then.
 
     The number of frames is ``num_frames`` if given, else every ``t_k`` below
     ``start + duration`` (``duration`` defaults to the rest of the video), so
-    3 s at 8 fps gives 24 frames. Frames are repeated when ``fps`` exceeds the
-    video's rate; times past the end repeat the last frame. Returns
+    3 s at 8 fps gives 24 frames. Times are on the container clock. Frames
+    are repeated when ``fps`` exceeds the video's rate (or a frame is held);
+    times past the end repeat the last frame. Returns
     ``FloatTensor[T,3,H,W]`` in [0, 1].
     """
     if fps <= 0:
@@ -415,11 +461,12 @@ def read_video_frames(
     start = max(float(start), 0.0)
     with _open(path) as container:
         stream = _video_stream(container, path, threaded=True)
-        declared = _video_duration(container, stream)
+        origin = _origin(container)
+        declared = _video_end(container, stream, origin)
         if num_frames is None:
             if duration is None:
                 if declared is None:  # no duration in header: find the end by decoding
-                    timed = list(_iter_frames(container, stream, path))
+                    timed = list(_iter_frames(container, stream, path, origin))
                     if not timed:
                         raise CorruptMediaError(path, "no decodable video frames")
                     duration = max(timed[-1][0] + _frame_interval(stream) - start, 0.0)
@@ -430,7 +477,7 @@ def read_video_frames(
         if num_frames <= 0:
             raise ValueError(f"num_frames must be positive, got {num_frames}")
         targets = [start + k / fps for k in range(num_frames)]
-        picked = _nearest_frames(container, stream, path, targets, declared)
+        picked = _displayed_frames(container, stream, path, targets, declared, origin)
         return _frames_to_tensor(picked, size, interpolation)
 
 
@@ -497,18 +544,20 @@ def _read_pyav_audio(path: Path, start: float | None, duration: float | None) ->
         sr = stream.codec_context.sample_rate or stream.rate
         if not sr:
             raise CorruptMediaError(path, "audio stream has no sample rate")
-        t0 = _stream_start(stream)
-        declared = _seconds(stream.duration, stream.time_base)
+        origin = _origin(container)
+        stream_start = _stream_start(stream, origin)
+        length = _seconds(stream.duration, stream.time_base)
+        declared = None if length is None else stream_start + length  # end on the container clock
         begin = max(float(start or 0.0), 0.0)
         end = None if duration is None else begin + max(float(duration), 0.0)
         if declared is not None and end is not None:
             end = min(end, declared)
         elif declared is not None:
             end = declared  # drops the AAC encoder's padding after the last sample
-        if begin > _AUDIO_PREROLL:
+        if begin - _AUDIO_PREROLL > max(stream_start, 0.0):
             # Seek a little early: the first frame after a seek lacks its
             # MDCT overlap (AAC), so let the decoder warm up before ``begin``.
-            _seek(container, stream, begin - _AUDIO_PREROLL)
+            _seek(container, stream, begin - _AUDIO_PREROLL, origin)
 
         chunks: list[np.ndarray] = []
         first_time: float | None = None
@@ -516,7 +565,7 @@ def _read_pyav_audio(path: Path, start: float | None, duration: float | None) ->
         try:
             for frame in container.decode(stream):
                 if first_time is None:
-                    first_time = (frame.time - t0) if frame.time is not None else 0.0
+                    first_time = (frame.time - origin) if frame.time is not None else stream_start
                 arr = _audio_frame_array(frame)
                 chunks.append(arr)
                 got += arr.shape[1]
@@ -541,6 +590,11 @@ def _read_pyav_audio(path: Path, start: float | None, duration: float | None) ->
             "(truncated or corrupt)",
         )
     data = np.concatenate(chunks, axis=1) if len(chunks) > 1 else chunks[0]
+    lead = round((first_time - begin) * sr)
+    if lead > 0:
+        # the track starts after ``begin`` on the container clock: silence until then
+        data = np.concatenate([np.zeros((data.shape[0], lead), data.dtype), data], axis=1)
+        first_time = begin
     lo = max(round((begin - first_time) * sr), 0)
     hi = data.shape[1] if end is None else max(round((end - first_time) * sr), 0)
     if lo >= data.shape[1] or lo >= hi:
@@ -558,7 +612,11 @@ def read_audio(
     duration: float | None = None,
     mono: bool = True,
 ) -> Tensor:
-    """Read ``[start, start + duration)`` of a file's (first) audio track.
+    """Read ``[start, start + duration)`` of a file's (first) audio track, on the container clock.
+
+    A track that starts after the container's t = 0 is preceded by silence,
+    so sample ``i`` of the result plays at ``(start or 0) + i / sample_rate``
+    in every file (module doc: "container's clock").
 
     Returns ``FloatTensor[1,L]`` (``[C,L]`` if ``mono=False``) at
     ``sample_rate``, with ``L = round(duration * sample_rate)`` when the file
@@ -653,23 +711,32 @@ def read_image(
 
 
 def read_mask(path: str | Path, size: Size = None) -> Tensor:
-    """Mask png -> ``FloatTensor[H,W]`` in {0, 1}: any non-zero pixel is foreground.
+    """Mask png -> ``FloatTensor[H,W]`` in {0, 1}, binarised as the AVSBench reference loader.
 
-    Palette ("P") images are read by palette *index* (AVSBench-style masks
-    store classes as indices; converting to grey could map index 1 to black).
-    RGB(A) masks count a pixel as foreground if any colour channel is non-zero
-    (alpha ignored). Resizing is nearest-neighbour (``nearest-exact``: pixel
-    centres), so the mask stays binary.
+    * Palette (``"P"``/``"PA"``) images: foreground = palette *index* non-zero
+      (the MS3 reference reads masks with ``convert('P')``, i.e. the indices;
+      converting to grey could map index 1 to black).
+    * Every other mode: exactly PIL's ``convert('1')`` (the S4 reference:
+      ``Image.open(p).convert('1')``; colour images go through ``convert('L')``,
+      ITU-R 601-2 luma, first). PIL thresholds at 128 *with Floyd-Steinberg
+      dithering*: a 0/255 mask is unchanged, pixels >= 128 on a clean background
+      stay foreground, and a run of grey edge pixels (JPEG ringing saved into an
+      8-bit png) becomes foreground in proportion to its grey level, so the
+      object keeps its area instead of growing by every non-zero pixel.
+
+    Resizing is nearest-neighbour (``nearest-exact``: pixel centres) after
+    binarising, so the mask stays binary. Raises :class:`MissingFileError` /
+    :class:`CorruptMediaError` naming the file.
     """
     path = _existing(path)
     with _open_image(path) as img:
-        if img.mode in ("RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV"):
-            arr = np.array(img.convert("RGB")).max(axis=-1)
-        elif img.mode in ("LA", "PA"):
-            arr = np.array(img)[..., 0]
-        else:  # "1", "L", "P", "I", "I;16", "F"
+        if img.mode in ("P", "PA"):
             arr = np.array(img)
-    mask = torch.from_numpy(arr > 0).to(torch.float32)
+            arr = (arr[..., 0] if arr.ndim == 3 else arr) > 0
+        else:
+            grey = img if img.mode in ("1", "L") else img.convert("L")
+            arr = np.array(grey.convert("1"), dtype=bool)
+    mask = torch.from_numpy(arr).to(torch.float32)
     hw = _size_hw(size)
     if hw is not None and tuple(mask.shape) != hw:
         mask = F.interpolate(mask[None, None], size=hw, mode="nearest-exact")[0, 0]

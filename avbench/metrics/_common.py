@@ -34,6 +34,24 @@ from torchmetrics import Metric
 IdLike = Sequence[str] | Tensor | None
 
 
+class NotScorableError(ValueError):
+    """The metric is undefined on this data (one class only, a single item, no positives).
+
+    Raised by a metric's ``compute()``; it is not a bug of the model or the code but a
+    property of the evaluated split, so the evaluator stores the result as
+    ``status="not-scorable"`` with :attr:`reason` instead of a NaN or a trivial number.
+
+    Args:
+        reason: what about the data makes the metric undefined (counts included).
+        metrics: the metric names that are undefined.
+    """
+
+    def __init__(self, reason: str, metrics: Sequence[str] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.metrics = tuple(metrics)
+
+
 def stable_key(sample_id: str) -> int:
     """64-bit signed integer key of a sample id (process- and run-independent)."""
     digest = hashlib.blake2b(sample_id.encode("utf-8"), digest_size=8).digest()

@@ -15,6 +15,13 @@ Both metrics depend only on the order of the scores. torchmetrics applies a
 sigmoid to scores outside [0, 1] (cosines are in [-1, 1]) in float32, which can
 merge nearly equal scores; avbench therefore passes the **dense ranks** of the
 scores scaled to [0, 1] (float64), which preserves order and ties exactly.
+
+With one class only (every clip positive, as in the public Ego4D-Sounds test
+table, or every clip negative) both metrics are undefined: ROC-AUC has no
+pairs to order and the average precision of any score is 1.0 (all positive) or
+undefined. :meth:`DiscoveryMetric.compute` then raises
+:class:`~avbench.metrics._common.NotScorableError` (reason from
+:func:`discovery_undefined`); :func:`discovery_scores` returns NaN for them.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import torch
 from torch import Tensor
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
-from avbench.metrics._common import IdLike, KeyedMetric
+from avbench.metrics._common import IdLike, KeyedMetric, NotScorableError
 
 
 def rank_scale(scores: Tensor) -> Tensor:
@@ -37,7 +44,10 @@ def rank_scale(scores: Tensor) -> Tensor:
 
 
 def discovery_scores(scores: Tensor, labels: Tensor) -> dict[str, Tensor]:
-    """ROC-AUC, PR-AUC (average precision) and positive rate of ``scores`` vs binary ``labels``."""
+    """ROC-AUC, PR-AUC (average precision) and positive rate of ``scores`` vs binary ``labels``.
+
+    Both AUCs are NaN with one class only (see :func:`discovery_undefined`).
+    """
     labels = labels.long().reshape(-1)
     scores = scores.reshape(-1)
     if labels.numel() == 0:
@@ -48,9 +58,23 @@ def discovery_scores(scores: Tensor, labels: Tensor) -> dict[str, Tensor]:
     both = 0 < n_pos < labels.numel()
     return {
         "roc_auc": binary_auroc(x, labels).double() if both else nan,
-        "pr_auc": binary_average_precision(x, labels).double() if n_pos > 0 else nan,
+        "pr_auc": binary_average_precision(x, labels).double() if both else nan,
         "positive_rate": torch.tensor(n_pos / labels.numel(), dtype=torch.float64),
     }
+
+
+def discovery_undefined(labels: Tensor) -> str | None:
+    """Why ROC-AUC / PR-AUC are undefined for binary ``labels`` [N] (None: they are defined)."""
+    n = labels.numel()
+    n_pos = int(labels.long().sum())
+    if n == 0:
+        return "no samples"
+    if n_pos in (0, n):
+        cls = "positive" if n_pos else "negative"
+        return (f"all {n} samples are {cls} (one class only): ROC-AUC and PR-AUC are "
+                "undefined (the PR-AUC of any score would be "
+                f"{'1.0' if n_pos else 'undefined'})")
+    return None
 
 
 class DiscoveryMetric(KeyedMetric):
@@ -58,6 +82,9 @@ class DiscoveryMetric(KeyedMetric):
 
     ``update(scores [B], labels [B] bool/0-1, ids=None)``; ``compute()`` returns
     ``roc_auc``, ``pr_auc``, ``positive_rate``, ``n``, ``n_duplicates``.
+
+    Raises:
+        NotScorableError: from ``compute()`` when the labels hold one class only.
     """
 
     is_differentiable = False
@@ -86,6 +113,9 @@ class DiscoveryMetric(KeyedMetric):
 
     def compute(self) -> dict[str, Tensor]:
         keys, (scores, labels), n_dup = self._deduplicated(self.scores, self.labels)
+        reason = discovery_undefined(labels)
+        if reason is not None:
+            raise NotScorableError(reason, ("roc_auc", "pr_auc"))
         out = discovery_scores(scores.cpu(), labels.cpu())
         out["n"] = torch.tensor(float(keys.numel()))
         out["n_duplicates"] = torch.tensor(float(n_dup))

@@ -60,7 +60,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from avbench.metrics._common import IdLike, KeyedMetric
+from avbench.metrics._common import IdLike, KeyedMetric, NotScorableError
 
 ThresholdRule = Literal["top50", "fixed"]
 
@@ -417,6 +417,10 @@ class LocalizationMetric(KeyedMetric):
         n_empty = int(empty.sum())
         if self.empty_gt == "exclude":
             ciou = ciou[~empty]
+            if ciou.numel() == 0 and n_empty:
+                raise NotScorableError(
+                    f"all {n_empty} GT maps are empty and empty_gt='exclude': no image to "
+                    "score", ("ap50", "auc", "mean_ciou"))
         out = summarize_ciou(ciou, curve=self.success_curve)
         out["n"] = torch.tensor(float(ciou.numel()))
         out["n_empty_gt"] = torch.tensor(float(n_empty))

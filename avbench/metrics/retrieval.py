@@ -28,6 +28,11 @@ hit probability when the K-th rank falls in such a group with no relevant item
 above it is ``1 - C(n-r, K') / C(n, K')`` (K' = K - s slots in the group).
 Without ties both reduce to the usual definitions.
 
+Undefined cases: with fewer than 2 items, or class relevance where every item has
+the same class, every item is relevant to every query and each ranking scores
+1.0 whatever the embeddings; ``compute()`` raises
+:class:`~avbench.metrics._common.NotScorableError` (:func:`retrieval_undefined`).
+
 Computation: ``compute()`` de-duplicates by sample key and sorts by key (see
 :mod:`avbench.metrics._common`), then ranks queries in chunks in float64.
 """
@@ -41,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from avbench.metrics._common import IdLike, KeyedMetric
+from avbench.metrics._common import IdLike, KeyedMetric, NotScorableError
 
 Relevance = Literal["class", "instance"]
 
@@ -139,6 +144,18 @@ def retrieval_scores(
     return out
 
 
+def retrieval_undefined(labels: Tensor | None, n: int, relevance: Relevance) -> str | None:
+    """Why retrieval over ``n`` items is undefined (None: it is defined); ``labels`` [n] or [n, C]."""
+    if n < 2:
+        return f"{n} item(s): retrieval needs a gallery of at least 2 items"
+    if relevance == "class" and labels is not None:
+        rows = labels.reshape(n, -1)
+        if bool((rows == rows[:1]).all()):
+            return (f"all {n} items have the same class: every item is relevant to every "
+                    "query, so any ranking scores 1.0")
+    return None
+
+
 def _abbrev(name: str) -> str:
     return name[0].lower()
 
@@ -155,6 +172,9 @@ class CrossModalRetrieval(KeyedMetric):
 
     ``update(x [B,D], y [B,D], labels=None, ids=None)``: ``labels`` LongTensor
     [B] or multi-hot [B, C] (needed for class relevance).
+
+    Raises:
+        NotScorableError: from ``compute()`` when :func:`retrieval_undefined` says so.
     """
 
     is_differentiable = False
@@ -221,6 +241,9 @@ class CrossModalRetrieval(KeyedMetric):
     def compute(self) -> dict[str, Tensor]:
         keys, (x, y, labels), n_dup = self._deduplicated(self.x, self.y, self.labels)
         x, y, labels = x.cpu(), y.cpu(), labels.cpu()
+        reason = retrieval_undefined(labels, int(keys.numel()), self.relevance)
+        if reason is not None:
+            raise NotScorableError(reason, self.metric_names())
         a, b = (_abbrev(m) for m in self.modalities)
         out: dict[str, Tensor] = {}
         for name, q, g in ((f"{a}2{b}", x, y), (f"{b}2{a}", y, x)):

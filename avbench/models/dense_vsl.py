@@ -62,6 +62,10 @@ class DenseVSLModel(AVModel):
         ogl_pretrained_path: local ImageNet weights for OGL's separate object
             prior network (see module docstring); ``None`` = own backbone.
         ogl_alpha: OGL mixing weight of the AV map.
+        global_batch_size: the paper's GLOBAL training batch (all devices);
+            the datamodule derives the per-device batch from it and the world
+            size (:meth:`AVDataModule.resolve_batch_size`). ``None`` (default):
+            the data config's per-device ``batch_size``.
         lr, weight_decay, optimizer, betas: see :class:`AVModel`.
     """
 
@@ -79,6 +83,7 @@ class DenseVSLModel(AVModel):
         spectrogram: dict[str, Any] | None = None,
         ogl_pretrained_path: str | None = None,
         ogl_alpha: float = 0.4,
+        global_batch_size: int | None = None,
         lr: float = 1e-4,
         weight_decay: float = 0.0,
         optimizer: Literal["adam", "adamw"] = "adam",
@@ -97,6 +102,7 @@ class DenseVSLModel(AVModel):
         if audio_pretrained is None:
             ezvsl_init_(self.audio_encoder)
         self.ogl_alpha = ogl_alpha
+        self.global_batch_size = global_batch_size
         self.object_encoder: ImageEncoder | None = None
         if ogl_pretrained_path is not None:
             self.object_encoder = ImageEncoder(image_arch, ogl_pretrained_path)

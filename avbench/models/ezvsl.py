@@ -41,8 +41,15 @@ Embeddings (``embed``; REFERENCE A3)
     ``v_n``, re-normalised. (The paper does not evaluate retrieval.)
 
 Defaults (reference ``train.py``, README): ``tau = 0.03``, ``dim = 512``,
-Adam, lr 1e-4, no weight decay, batch 128, 20 epochs (100 for the 10k
-subsets), 224 px images, 3 s audio at 16 kHz.
+Adam, lr 1e-4, no weight decay, fp32, GLOBAL batch 128 (``train.py``
+divides the command-line batch by the world size; ``global_batch_size``
+here, from which the datamodule derives the per-device batch), 20 epochs
+(100 for the 10k subsets; set in the paper suites), 224 px images, 3 s
+audio at 16 kHz (``spectrogram.clip_seconds``: the centre 3 s of the loaded
+window). Training augmentation (``datasets.py`` ``get_train_dataset``):
+shorter side to 246 keeping the aspect ratio (bicubic), random 224 crop,
+horizontal flip: the data's ``train_augment: ezvsl``. The paper configs and
+every reference value are tabulated in docs/models.md ("Paper configs").
 
 Deviations, with reasons
     - Negatives are gathered across ranks with gradient (DESIGN 4.4): under

@@ -45,9 +45,15 @@ image adjacency matrices, and True Negatives Enhancement, TNE; reference
 
 Defaults (reference ``train.py`` and ``train_vggss.sh``): ``tau = 0.03``,
 ``dim = 512``, image dropout 0.9, audio dropout 0, weights 100/100/100,
-foreground threshold 0.6, Adam lr 1e-4 weight decay 1e-4, batch 256, 30
-epochs, warm-up 3 epochs (``train.py`` default; the VGGSound script uses 5,
-which the paper config sets).
+foreground threshold 0.6, Adam lr 1e-4 weight decay 1e-4, GLOBAL batch 256
+(``train.py`` divides it by the world size; ``global_batch_size``), fp32, 30
+epochs on every training set, warm-up 3 epochs (``train.py`` default; the
+scripts use 5, which the paper config sets), the EZ-VSL line's training
+augmentation. The reference TEST transform (``datasets.py``
+``get_test_dataset``) resizes the shorter side to 246 and takes a RANDOM
+224 crop, which misaligns the ground-truth boxes (drawn on the full frame)
+and makes the scores random; avbench evaluates every model on the full
+frame resized to 224 x 224 (EZ-VSL's test transform).
 
 Localization: ``S[n,n]`` (own-pair map / tau), computed in eval mode (no
 dropout), exactly as EZ-VSL; ``localize_ogl`` as EZ-VSL. Embeddings: as

@@ -38,10 +38,18 @@ mean over locations of the normalised map ``v_n``, re-normalised.
 
 Defaults: eps_p 0.65, eps_n 0.4, sigmoid temperature 0.03, logit temperature
 0.07, tri-map and hard negative on (reference ``test.py``/``model.py``);
-ImageNet-pretrained image ResNet-18, audio from scratch, 224 px, 3 s audio at
-16 kHz (the paper's setup). Optimiser and schedule: the training code is
+ImageNet-pretrained image ResNet-18, audio from scratch, 224 px, 16 kHz.
+Audio length: the public test code reads 10 s (``datasets/dataloader.py``:
+``samples[:samplerate*10]``, 257 x 671 at 16 kHz with the line's STFT); the
+paper states 257 x 300 spectrograms, which no clip length gives at 16 kHz
+with that STFT (300 frames = 4.5 s), so ``lvs.yaml`` follows the released
+code: ``spectrogram.clip_seconds: 10`` (the datamodule's centre 10-s window,
+i.e. the whole 10-s VGGSound clip; the reference takes the FIRST 10 s, the
+same for 10-s clips). Optimiser and schedule: the training code is
 unreleased, so the paper config uses the EZ-VSL line's protocol (Adam, lr
-1e-4, batch 128, 20 epochs) under which EZ-VSL/FNAC/SLAVC re-report LVS.
+1e-4, GLOBAL batch 128, fp32, 20 epochs, 100 on the 10k sets; the reference
+train transform of ``dataloader.py``) under which EZ-VSL/FNAC/SLAVC re-report
+LVS.
 
 Deviations, with reasons
     - Under DDP the easy negatives are all ranks' audios (gathered with

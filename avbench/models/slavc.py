@@ -33,8 +33,12 @@ small probabilities at tau = 0.03.
 
 Localization (``use_mom_eval``): the mean of the two heads' own-pair maps
 from the MOMENTUM encoders, ``(S^1 + S^2)/2`` with ``S^k = <~v^k_n, ~a^k_n>
-/ tau`` [B,h,w]. ``localize_ogl`` as EZ-VSL (reference ``test.py``, alpha
-0.4).
+/ tau`` [B,h,w]. ``localize_ogl`` as EZ-VSL with alpha 0.9: both released
+test scripts (``scripts/test_extended_*_with_vggsound144k.sh``) pass
+``--alpha 0.9`` (``test.py``'s default is 0.4); ``slavc.yaml`` uses 0.9.
+Test-time audio is 5 s (reference ``datasets.py`` ``get_test_dataset``,
+``audio_dur=5.``) against 3 s in training: ``slavc.yaml`` sets
+``spectrogram.clip_seconds: 3`` and ``eval_clip_seconds: 5``.
 
 Embeddings (not in the paper): momentum encoders, head 1 (the head whose
 softmax runs over sounds, i.e. the cross-clip matching head): audio
@@ -42,7 +46,9 @@ softmax runs over sounds, i.e. the cross-clip matching head): audio
 
 Defaults (script ``train_vggsound144k.sh`` and ``train.py``): ``tau = 0.03``,
 ``dim = 512``, image dropout 0.9, audio dropout 0, momentum 0.999 (both),
-Adam lr 1e-4, no weight decay, constant lr, batch 128, 20 epochs.
+Adam lr 1e-4, no weight decay, constant lr, GLOBAL batch 128 (``train.py``
+divides it by the world size; ``global_batch_size``), fp32, 20 epochs, the
+EZ-VSL line's training augmentation (data ``train_augment: ezvsl``).
 
 Deviations, with reasons
     - Under DDP the audio candidates are gathered from all ranks (online

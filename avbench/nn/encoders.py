@@ -104,9 +104,17 @@ def build_backbone(
     out_stride: int,
     width: int | None,
     layers: Sequence[int] | None,
+    zero_init_last: bool = True,
 ) -> tuple[nn.Module, int]:
-    """A timm feature extractor returning its last feature map, and its channels."""
+    """A timm feature extractor returning its last feature map, and its channels.
+
+    ``zero_init_last=False`` keeps the last BatchNorm weight of every residual
+    block at 1 (torchvision's ``zero_init_residual=False``, the JSA reference
+    audio ResNet); ``True`` is timm's default (those weights start at 0).
+    """
     kwargs: dict[str, Any] = {}
+    if not zero_init_last:
+        kwargs["zero_init_last"] = False
     if width is not None:
         kwargs["channels"] = (width, 2 * width, 4 * width, 8 * width)
     if layers is not None:
@@ -152,6 +160,8 @@ class ImageEncoder(nn.Module):
             LVS: ``layer4`` with stride 1, no dilation).
         width: ResNet base width (``None`` = the architecture's, 64).
         layers: ResNet blocks per stage (``None`` = the architecture's).
+        zero_init_last: timm's zero init of each block's last BN weight
+            (default); ``False`` keeps them at 1 (:func:`build_backbone`).
 
     ``forward(image [B,3,H,W] RGB in [0,1]) -> [B, out_channels, h, w]``;
     ImageNet mean/std normalisation happens inside (a buffer), so loaders
@@ -165,10 +175,11 @@ class ImageEncoder(nn.Module):
         out_stride: int = 32,
         width: int | None = None,
         layers: Sequence[int] | None = None,
+        zero_init_last: bool = True,
     ) -> None:
         super().__init__()
         self.backbone, self.out_channels = build_backbone(
-            arch, 3, pretrained_path, out_stride, width, layers
+            arch, 3, pretrained_path, out_stride, width, layers, zero_init_last
         )
         cfg = getattr(self.backbone, "pretrained_cfg", None) or {}
         mean = cfg.get("mean", IMAGENET_DEFAULT_MEAN)
@@ -191,7 +202,7 @@ class AudioEncoder(nn.Module):
             ``in_chans``), ``None`` = random init (the papers' choice).
         out_stride: 32, or 16 (LVS builds its audio ResNet with the same
             stride-1 ``layer4`` as its image ResNet).
-        width, layers: as for :class:`ImageEncoder`.
+        width, layers, zero_init_last: as for :class:`ImageEncoder`.
 
     ``forward(spec [B,in_chans,F,T]) -> [B, out_channels, f, t]``. Global
     pooling is left to each model (the EZ-VSL line uses global max pooling).
@@ -205,10 +216,11 @@ class AudioEncoder(nn.Module):
         out_stride: int = 32,
         width: int | None = None,
         layers: Sequence[int] | None = None,
+        zero_init_last: bool = True,
     ) -> None:
         super().__init__()
         self.backbone, self.out_channels = build_backbone(
-            arch, in_chans, pretrained_path, out_stride, width, layers
+            arch, in_chans, pretrained_path, out_stride, width, layers, zero_init_last
         )
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:

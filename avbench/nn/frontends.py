@@ -109,10 +109,24 @@ class LogSpectrogram(nn.Module):
         power: 2 for a power spectrogram (the reference), 1 for magnitude;
             applied after scaling.
         eps, scale: ``log(S + eps) / scale``; 1e-7 and 12 in the reference.
+        clip_seconds: if given, the centre ``clip_seconds * sample_rate``
+            samples of the waveform are used (a longer window loaded once
+            serves models with different audio lengths: 3 s for the EZ-VSL
+            line, 5 s for JSA, 10 s for LVS); ``None`` (default) uses the
+            input as given. An input shorter than the clip raises.
+        eval_clip_seconds: the clip in eval mode (``None`` = ``clip_seconds``);
+            SLAVC's reference trains on 3 s and tests on 5 s.
+        freq_mask_param, time_mask_param: SpecAugment in TRAINING mode only
+            (JSA's ``hard_aud``): one frequency and one time mask per sample
+            (``torchaudio.transforms.FrequencyMasking``/``TimeMasking``,
+            ``iid_masks=True``), width uniform in ``[0, param)``, value 0 (the
+            reference sets the masked log-spectrogram entries to 0 before
+            dividing by 12). 0 (default) disables a mask and draws no random
+            numbers.
 
     Input ``[B,L]``/``[B,1,L]``/``[L]``, output ``[B,1,n_fft//2+1,T]`` with
-    ``T = 1 + (L - n_fft) // hop_length`` (no padding, as scipy). Inputs
-    shorter than ``n_fft`` raise.
+    ``T = 1 + (L' - n_fft) // hop_length`` (no padding, as scipy; ``L'`` the
+    clip length). Inputs shorter than ``n_fft`` raise.
     """
 
     def __init__(
@@ -127,9 +141,24 @@ class LogSpectrogram(nn.Module):
         power: float = 2.0,
         eps: float = 1e-7,
         scale: float = 12.0,
+        clip_seconds: float | None = None,
+        eval_clip_seconds: float | None = None,
+        freq_mask_param: int = 0,
+        time_mask_param: int = 0,
     ) -> None:
         super().__init__()
         win_length = n_fft if win_length is None else win_length
+        for name, value in (("clip_seconds", clip_seconds), ("eval_clip_seconds", eval_clip_seconds)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        if freq_mask_param < 0 or time_mask_param < 0:
+            raise ValueError("SpecAugment mask parameters must be >= 0")
+        self.clip_seconds = clip_seconds
+        self.eval_clip_seconds = eval_clip_seconds
+        self.freq_mask = (torchaudio.transforms.FrequencyMasking(freq_mask_param, iid_masks=True)
+                          if freq_mask_param > 0 else None)
+        self.time_mask = (torchaudio.transforms.TimeMasking(time_mask_param, iid_masks=True)
+                          if time_mask_param > 0 else None)
         if detrend and win_length != n_fft:
             raise ValueError("detrend=True needs win_length == n_fft (scipy's segment = window)")
         if scaling not in ("density", "spectrum", None):
@@ -174,8 +203,27 @@ class LogSpectrogram(nn.Module):
         """Number of STFT frames for an input of ``num_samples`` (no padding)."""
         return 1 + (num_samples - self.n_fft) // self.hop_length
 
+    def clip_samples(self) -> int | None:
+        """Samples of the centre clip in the current mode (``None`` = the whole input)."""
+        seconds = self.clip_seconds
+        if not self.training and self.eval_clip_seconds is not None:
+            seconds = self.eval_clip_seconds
+        return None if seconds is None else int(round(seconds * self.sample_rate))
+
+    def crop(self, x: Tensor) -> Tensor:
+        """Centre ``clip_samples()`` of ``x`` [..., L] (unchanged without ``clip_seconds``)."""
+        n = self.clip_samples()
+        if n is None or x.shape[-1] == n:
+            return x
+        if x.shape[-1] < n:
+            raise ValueError(
+                f"waveform of {x.shape[-1]} samples is shorter than the front-end's clip of "
+                f"{n} samples: load a longer window (data clip_seconds)")
+        start = (x.shape[-1] - n) // 2
+        return x[..., start:start + n]
+
     def forward(self, wave: Tensor) -> Tensor:
-        x = _as_batch(wave).to(torch.float32)
+        x = self.crop(_as_batch(wave).to(torch.float32))
         if x.shape[-1] < self.n_fft:
             raise ValueError(f"waveform of {x.shape[-1]} samples is shorter than n_fft={self.n_fft}")
         spec = self.stft(x)  # complex [B, F, T]
@@ -185,11 +233,23 @@ class LogSpectrogram(nn.Module):
         power = (spec.real.square() + spec.imag.square()) * self.bin_scale
         if self.power != 2.0:
             power = power.pow(self.power / 2.0)
-        return (torch.log(power + self.eps) / self.scale)[:, None]
+        out = (torch.log(power + self.eps) / self.scale)[:, None]
+        if self.training and (self.freq_mask is not None or self.time_mask is not None):
+            out = self.spec_augment(out)
+        return out
+
+    def spec_augment(self, spec: Tensor) -> Tensor:
+        """One frequency and one time mask per sample of ``spec`` [B,1,F,T] (value 0)."""
+        if self.freq_mask is not None:
+            spec = self.freq_mask(spec, mask_value=0.0)
+        if self.time_mask is not None:
+            spec = self.time_mask(spec, mask_value=0.0)
+        return spec
 
     def extra_repr(self) -> str:
         return (f"sample_rate={self.sample_rate}, n_fft={self.n_fft}, hop_length={self.hop_length}, "
-                f"detrend={self.detrend}, power={self.power}, eps={self.eps}, scale={self.scale}")
+                f"detrend={self.detrend}, power={self.power}, eps={self.eps}, scale={self.scale}, "
+                f"clip_seconds={self.clip_seconds}")
 
 
 class LogMelSpectrogram(nn.Module):

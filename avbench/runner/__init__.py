@@ -11,6 +11,8 @@ stages, VAL selection), :mod:`~avbench.runner.store_decisions` (what to
 recompute), :mod:`~avbench.runner.process_pool` (``parallel_jobs``),
 :mod:`~avbench.runner.results` (the result store),
 :mod:`~avbench.runner.galleries`, :mod:`~avbench.runner.summary`,
+:mod:`~avbench.runner.fit_checks` (honest fit status),
+:mod:`~avbench.runner.signals` (SIGTERM/SIGINT),
 :mod:`~avbench.runner.runner` (the orchestration). See docs/runner.md.
 """
 

@@ -9,6 +9,11 @@ with a :class:`~avbench.runner.checkpointing.AfterWarmupCheckpoint` on the
 suite's VAL monitor in the final stage only. The best VAL checkpoint (or,
 when the monitor was never logged, the last weights) is loaded into the model
 and described by a :class:`~avbench.runner.results.SelectedCheckpoint`.
+
+Every stage's Trainer carries a :class:`~avbench.runner.fit_checks.FitChecks`:
+a stage without an optimizer step fails the job (``FitCheckError``); a VAL set
+too small to select on, a constant monitor or a selection stuck at the first
+selectable epoch of the final stage are stored as ``SelectedCheckpoint.warnings``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import lightning as L
 from avbench.atomic_io import atomic_write_text
 from avbench.models.base import AVModel, FitStage
 from avbench.runner.checkpointing import AfterWarmupCheckpoint, restore_weights
+from avbench.runner.fit_checks import FitChecks
 from avbench.runner.fit_stages import FitStageProgress, StagedFit, run_fit_stages
 from avbench.runner.instantiation import instantiate, model_and_data_bases
 from avbench.runner.results import SelectedCheckpoint, Timings
@@ -50,6 +56,17 @@ class FitOutcome:
     train_ids: list[str] | None
 
 
+def _train_batch(dm: Any, trainer: L.Trainer | None, model: Any) -> dict[str, int | str] | None:
+    """The datamodule's batch plan (global and per-device batch, world size), recomputed in
+    this process when the fit ran in spawned workers (the plan is a pure function of them)."""
+    resolve = getattr(dm, "resolve_batch_size", None)
+    if resolve is None:
+        return None
+    plan = getattr(dm, "batch_plan", None) or resolve(
+        trainer.world_size if trainer is not None else 1, model)
+    return dict(plan)
+
+
 def fit_job(job: Job, model_cfg: dict[str, Any], train_cfg: dict[str, Any],
             trainer_cfg: dict[str, Any], select: SelectionConfig, job_fp: str, work: Path,
             logger: Any = None) -> FitOutcome:
@@ -74,11 +91,13 @@ def fit_job(job: Job, model_cfg: dict[str, Any], train_cfg: dict[str, Any],
     ckpt = AfterWarmupCheckpoint(dirpath=ckpt_dir, filename="best", monitor=select.monitor,
                                  mode=select.mode, save_top_k=1, save_last=False)
     guards: list[FiniteLossGuard] = []
+    checks: list[FitChecks] = []
 
     def make_trainer(stage: FitStage, final: bool, extra: list[L.Callback]) -> L.Trainer:
         guard = FiniteLossGuard(select.monitor)
         guards.append(guard)
-        owned = [guard, *([ckpt] if final else [])]
+        checks.append(FitChecks(select.monitor, stage=stage.name))
+        owned = [guard, checks[-1], *([ckpt] if final else [])]
         callbacks = [*config_callbacks(trainer_cfg), *owned, *extra, RunnerCallbacksCheck(owned)]
         return L.Trainer(**stage_trainer_kwargs(trainer_cfg, model, stage),
                          logger=logger if logger is not None else False, callbacks=callbacks,
@@ -88,6 +107,8 @@ def fit_job(job: Job, model_cfg: dict[str, Any], train_cfg: dict[str, Any],
                             progress=FitStageProgress(work, job_fp), seed=job.seed)
     try:
         selection = _select(staged, ckpt, model, select, work, job.id)
+        selection = _with_fit_warnings(selection, checks[-1], staged, job.id,
+                                       selection.best_epoch if ckpt.best_model_path else None)
     except Exception as err:
         err.avbench_stage = "select"  # type: ignore[attr-defined]
         raise
@@ -95,13 +116,31 @@ def fit_job(job: Job, model_cfg: dict[str, Any], train_cfg: dict[str, Any],
     # fit time includes stages finished by an earlier, interrupted run; the rate is this run's
     n = sum(g.samples for g in guards) or None
     timings = Timings(fit_seconds=staged.seconds + staged.reused_seconds, train_samples=n,
-                      train_samples_per_second=rate(n, staged.seconds))
+                      train_samples_per_second=rate(n, staged.seconds),
+                      train_batch=_train_batch(dm, staged.trainer, model))
     atomic_write_text(work / FIT_STATE, json.dumps({
         "job_fingerprint": job_fp, "weights": selection.checkpoint,
         "selection": selection.model_dump(mode="json"),
         "timings": timings.model_dump(mode="json"),
     }, indent=1))
     return FitOutcome(model, selection, timings, train_ids)
+
+
+def discard_unfinished_fit(work: Path, job_fp: str) -> None:
+    """Remove the selection checkpoints of a fit that did not finish (a signal stopped it).
+
+    Nothing refers to them (``fit.json`` is written, atomically, only after selection) and
+    one may be half-written; finished stages (``stages/``, atomic) are kept for the rerun.
+    A fit whose ``fit.json`` of fingerprint ``job_fp`` exists is finished: nothing is removed.
+    """
+    try:
+        if json.loads((work / FIT_STATE).read_text()).get("job_fingerprint") == job_fp:
+            return
+    except (OSError, ValueError, AttributeError):
+        pass
+    for old in (work / "checkpoints").glob("*.ckpt"):
+        old.unlink(missing_ok=True)
+    (work / "last.ckpt").unlink(missing_ok=True)
 
 
 def _reuse(state_file: Path, job_fp: str, model: AVModel,
@@ -157,6 +196,20 @@ def _select(staged: StagedFit, ckpt: AfterWarmupCheckpoint, model: AVModel,
                               rule=f"last weights ({select.monitor} was never logged on val)")
 
 
+def _with_fit_warnings(selection: SelectedCheckpoint, checks: FitChecks, staged: StagedFit,
+                       jid: str, selected: int | None) -> SelectedCheckpoint:
+    """``selection`` with the final stage's fit-check warnings (``selection.warnings``);
+    ``selected`` is the epoch of the VAL-selected checkpoint (None: last weights)."""
+    trainer = staged.trainer
+    obs = checks.observations(trainer)
+    first = min(staged.final.select_after_epochs, max(obs.epochs - 1, 0))
+    found = [str(f) for f in checks.findings(trainer, selected_epoch=selected,
+                                             first_selectable_epoch=first)]
+    for w in found:
+        log.warning("%s: %s", jid, w)
+    return selection.model_copy(update={"warnings": [*selection.warnings, *found]})
+
+
 def rate(n: int | None, seconds: float | None) -> float | None:
     """``n / seconds``, None when either is missing or zero."""
     if not n or not seconds or seconds <= 0:
@@ -180,4 +233,4 @@ def _train_ids(dm: Any) -> list[str] | None:
     return [str(i) for i in ids if i]
 
 
-__all__ = ["FIT_STATE", "FitOutcome", "fit_job", "rate"]
+__all__ = ["FIT_STATE", "FitOutcome", "discard_unfinished_fit", "fit_job", "rate"]

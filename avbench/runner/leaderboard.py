@@ -5,9 +5,13 @@ baseline, one column per metric, cells ``mean ± std`` over the seeds that
 finished (sample std, ddof=1; a single seed shows the mean only), the best
 mean of each column in bold (lowest for the metrics the results list in
 ``lower_is_better``, marked ↓), the seeds that finished over the seeds
-expected, and notes for failed runs and train/test leaks (rows marked ⚠).
+expected, and notes for failed runs, not-scorable results, fit warnings and
+train/test leaks (rows marked ⚠). A row whose results are all
+``not-scorable`` shows ``not scorable`` in its cells (never a number; not in
+any mean or bold), the reason in the notes.
 The overview has the main score of every benchmark and their mean, taken only
-over rows that have every benchmark (else ``—``). A footer names the
+over rows that have every benchmark (else ``—``); a benchmark that no row
+could score (``not scorable`` on this data) is left out of that mean. A footer names the
 commit(s), the date, the suite and the data preset.
 
 How: the results become one long DataFrame (:func:`scores_frame`, one row per
@@ -52,8 +56,10 @@ def scores_frame(records: Sequence[ResultRecord]) -> pd.DataFrame:
     ``main_score``, ``metric`` (None for a result without metrics), ``value``
     (float, NaN when missing or not finite), ``lower`` (lower is better for the
     metric, :func:`lower_is_better`), ``leak`` (note text of a leaking ok result,
-    else None), ``error`` (note text of a failed result, else None) and
-    ``record`` (the :class:`ResultRecord`, for the figures).
+    else None), ``error`` (note text of a failed result, else None),
+    ``not_scorable`` (the reason of a not-scorable result, else None), ``warning``
+    (the ok result's warnings, one per line, else None) and ``record`` (the
+    :class:`ResultRecord`, for the figures).
     """
     rows: list[dict[str, Any]] = []
     for r in records:
@@ -63,13 +69,16 @@ def scores_frame(records: Sequence[ResultRecord]) -> pd.DataFrame:
             "train_dataset": DASH if r.kind == "baseline" else (r.train_dataset or DASH),
             "seed": r.seed, "status": r.status, "main_score": r.main_score,
             "leak": _leak_text(r) if r.ok and r.leak and r.leak.get("n_overlap", 0) > 0 else None,
-            "error": None if r.ok else _error_text(r), "record": r,
+            "error": _error_text(r) if r.status == "error" else None,
+            "not_scorable": (r.reason or "no reason given") if r.status == "not-scorable"
+            else None,
+            "warning": "\n".join(r.warnings) if r.ok and r.warnings else None, "record": r,
         }
         lower = set(lower_is_better(r))
         metrics = list(r.metrics.items()) or [(None, None)]
         rows += [{**base, "metric": m, "value": v, "lower": m in lower} for m, v in metrics]
     columns = [*RESULT_KEY, "kind", "model", "train_dataset", "seed", "status", "main_score",
-               "metric", "value", "lower", "leak", "error", "record"]
+               "metric", "value", "lower", "leak", "error", "not_scorable", "warning", "record"]
     df = pd.DataFrame(rows, columns=columns).astype(
         {"kind": KIND, "seed": "Int64", "value": "float64", "lower": "bool"})
     df["value"] = df["value"].where(np.isfinite(df["value"]))  # inf: not a score
@@ -116,7 +125,8 @@ class BenchmarkTable:
 
     ``stats``: index = the row key (``kind``, ``model``, ``train_dataset``, sorted),
     columns = (metric, ``mean``|``std``|``n``) over the finite values of the ok seeds;
-    ``rows``: same index, columns ``seeds_ok``, ``failed``, ``leak`` (bool).
+    ``rows``: same index, columns ``seeds_ok``, ``failed``, ``not_scorable`` (counts),
+    ``leak`` (bool).
     """
 
     benchmark: str
@@ -166,9 +176,11 @@ def benchmark_table(records: Sequence[ResultRecord] | pd.DataFrame) -> Benchmark
     runs = (df.drop_duplicates(RESULT_KEY)
             .sort_values([*ROW_KEY, "seed"], na_position="first", kind="stable"))
     ok = runs[runs["status"] == "ok"]
-    rows = (runs.assign(failed=runs["error"].notna(), leak=runs["leak"].notna())
+    rows = (runs.assign(failed=runs["error"].notna(), leak=runs["leak"].notna(),
+                        not_scorable=runs["not_scorable"].notna())
             .groupby(ROW_KEY, observed=True, sort=False)
-            .agg(failed=("failed", "sum"), leak=("leak", "any")))
+            .agg(failed=("failed", "sum"), not_scorable=("not_scorable", "sum"),
+                 leak=("leak", "any")))
     rows.insert(0, "seeds_ok", ok.groupby(ROW_KEY, observed=True)["seed"].nunique(dropna=False)
                 .reindex(rows.index, fill_value=0))
     keys = rows.index
@@ -181,15 +193,21 @@ def benchmark_table(records: Sequence[ResultRecord] | pd.DataFrame) -> Benchmark
              .reindex(index=keys, columns=pd.MultiIndex.from_product([metrics, _STATS])))
     stats = stats.fillna({(m, "n"): 0 for m in metrics}).astype({(m, "n"): int for m in metrics})
 
-    notes: list[str] = []  # per row: its failures, then its leaks
+    notes: list[str] = []  # per row: failures, not scorable, warnings, then leaks
     for (kind, model, ds), g in runs.groupby(ROW_KEY, observed=True, sort=False):
         label = _label(model, kind)
         notes += [f"- {label} ({ds}), seed {_seed(seed)}: {error}"
                   for seed, error in zip(g["seed"], g["error"], strict=True) if error is not None]
+        notes += [f"- {label} ({ds}), seed {_seed(seed)}: not scorable: {why}"
+                  for seed, why in zip(g["seed"], g["not_scorable"], strict=True)
+                  if why is not None]
+        notes += [f"- {label} ({ds}), seed {_seed(seed)}: fit warning: {w}"
+                  for seed, ws in zip(g["seed"], g["warning"], strict=True) if ws is not None
+                  for w in ws.splitlines()]
         notes += [f"- ⚠ train/test leak, {label} ({ds}), {leak}"
                   for leak in g["leak"] if leak is not None]
 
-    per_model = rows["seeds_ok"] + rows["failed"]
+    per_model = rows["seeds_ok"] + rows["failed"] + rows["not_scorable"]
     model_rows = per_model[rows.index.get_level_values("kind") == "model"]
     return BenchmarkTable(
         benchmark=df["benchmark"].iat[0], main_score=df["main_score"].iat[0], metrics=metrics,
@@ -203,13 +221,20 @@ def _seed(seed: Any) -> str:
 
 
 # --- rendering -----------------------------------------------------------------------------------
-def _cells(stats: pd.DataFrame, best: float | None) -> pd.Series:
-    """``mean ± std`` (mean only for one seed, ``—`` for none), the best mean in bold."""
+NOT_SCORABLE = "not scorable"
+
+
+def _cells(stats: pd.DataFrame, best: float | None,
+           not_scorable: pd.Series | None = None) -> pd.Series:
+    """``mean ± std`` (mean only for one seed, ``—`` for none), the best mean in bold;
+    ``not scorable`` where a row has no value and ``not_scorable`` (a count per row) > 0."""
     mean, std = stats["mean"], stats["std"]
     text = mean.map("{:.3f}".format)
     text = text.where(std.isna(), text + " ± " + std.map("{:.3f}".format)).where(mean.notna(), DASH)
     if best is not None:
         text = text.mask((mean - best).abs() <= 1e-12, "**" + text + "**")
+    if not_scorable is not None:
+        text = text.mask(mean.isna() & (not_scorable.to_numpy() > 0), NOT_SCORABLE)
     return text
 
 
@@ -238,12 +263,15 @@ def render_benchmark(t: BenchmarkTable) -> tuple[str, pd.DataFrame]:
     csv = pd.DataFrame({"model": keys["model"], "kind": keys["kind"].astype(str),
                         "train_dataset": keys["train_dataset"].replace(DASH, ""),
                         "seeds_ok": rows["seeds_ok"], "seeds_expected": expected,
-                        "failed": rows["failed"], "leak": rows["leak"]})
+                        "failed": rows["failed"], "not_scorable": rows["not_scorable"],
+                        "leak": rows["leak"]})
     for m in t.metrics:
         stats = t.stats[m].reset_index(drop=True)
-        md[f"{m}{' ↓' if m in t.lower else ''}"] = _cells(stats, t.best(m))
+        md[f"{m}{' ↓' if m in t.lower else ''}"] = _cells(stats, t.best(m), rows["not_scorable"])
         for s in _STATS:
             csv[f"{m}_{s}"] = stats[s]
+    if not t.metrics and rows["not_scorable"].gt(0).any():  # nothing scored at all
+        md[t.main_score] = rows["not_scorable"].gt(0).map({True: NOT_SCORABLE, False: DASH})
     md["Seeds"] = rows["seeds_ok"].astype(str) + "/" + expected.astype(str)
     lower = "; ↓ lower is better" if t.lower & set(t.metrics) else ""
     text = [f"Main score: `{t.main_score}`. Mean ± std over the seeds that finished; "
@@ -261,9 +289,13 @@ def render_overview(tables: Sequence[BenchmarkTable]) -> tuple[str, pd.DataFrame
     main = main.reindex(pd.MultiIndex.from_frame(order))
     leak = (pd.concat([t.rows["leak"] for t in tables], axis=1)
             .reindex(main.index, fill_value=False).any(axis=1).reset_index(drop=True))
+    unscorable = (pd.concat({t.benchmark: t.rows["not_scorable"] for t in tables}, axis=1)
+                  .reindex(main.index, fill_value=0).reset_index(drop=True))
     main = main.reset_index(drop=True)
     means = main.xs("mean", axis=1, level=1)
-    overall = means.mean(axis=1).where(means.notna().all(axis=1))  # only rows with every benchmark
+    # a benchmark no row could score is left out of the mean; otherwise rows need every one
+    scored = [b for b in names if means[b].notna().any() or not unscorable[b].gt(0).any()]
+    overall = means[scored].mean(axis=1).where(means[scored].notna().all(axis=1))
     coverage = means.notna().sum(axis=1)
     keys = _key_columns(order.set_index(ROW_KEY).index)
     md = pd.DataFrame({"Model": ("⚠ " + keys["label"]).where(leak, keys["label"]),
@@ -273,7 +305,8 @@ def render_overview(tables: Sequence[BenchmarkTable]) -> tuple[str, pd.DataFrame
     for t in tables:
         col = means[t.benchmark].dropna()
         best = None if col.empty else (col.min() if t.main_score in t.lower else col.max())
-        md[f"{t.benchmark} ({t.main_score})"] = _cells(main[t.benchmark], best)
+        md[f"{t.benchmark} ({t.main_score})"] = _cells(main[t.benchmark], best,
+                                                        unscorable[t.benchmark])
         csv[t.benchmark], csv[f"{t.benchmark}_std"] = main[(t.benchmark, "mean")], main[(t.benchmark, "std")]
     best_mean = overall.max() if overall.notna().any() else None
     md["Mean"] = _cells(pd.DataFrame({"mean": overall, "std": float("nan")}), best_mean)

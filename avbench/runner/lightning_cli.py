@@ -1,6 +1,6 @@
 """``avbench fit|validate|test|predict``: Lightning's ``LightningCLI`` with avbench's fit rules.
 
-:class:`AVBenchCLI` differs from ``LightningCLI`` in two ways:
+:class:`AVBenchCLI` differs from ``LightningCLI`` in these ways:
 
 - every Trainer it builds takes the model's
   :attr:`~avbench.models.base.AVModel.trainer_arguments` over the trainer
@@ -21,22 +21,53 @@
   (seed included: resuming needs a fixed ``--seed_everything``) and the code
   version: rerunning the same command after a crash resumes at the next
   stage. ``--ckpt_path`` is refused for multi-stage fits.
+- every ``fit`` Trainer (each stage's) carries a
+  :class:`~avbench.runner.fit_checks.FitChecks`: a fit without a single
+  optimizer step fails (:class:`~avbench.runner.fit_checks.FitCheckError`,
+  naming the batch size and the number of training clips); the VAL warnings
+  (a val batch of one clip, a constant ``val/loss``) are logged.
+- ``logger: true`` (``configs/trainer/cpu.yaml``) is a
+  :class:`~lightning.pytorch.loggers.CSVLogger` under ``default_root_dir``
+  (``lightning_logs/version_N/metrics.csv``) whether or not TensorBoard is
+  installed: no account, no network, readable with pandas. W&B (offline) is
+  one option away: ``--trainer.logger WandbLogger --trainer.logger.init_args.offline true``.
+- ``test`` scores the weights (``--ckpt_path``, else the model as configured) on
+  every registered benchmark of the datamodule's test split through
+  :func:`avbench.benchmarks.evaluate` (:mod:`avbench.runner.checkpoint_eval`),
+  logs ``<benchmark>/<metric>`` to the Trainer's loggers, prints a table
+  (benchmarks not run listed with the reason) and sets :attr:`AVBenchCLI.exit_code`
+  to 1 when a benchmark failed. No ``test_step`` is needed.
+- ``predict`` writes every capability output of the model over the predict
+  (= test) split to ``<default_root_dir>/predictions/<model>.<family>.npz``
+  (:mod:`avbench.runner.predictions`). No ``predict_step`` is needed.
+
+``test`` and ``predict`` run in this process on the Trainer's root device
+(one device; no DDP launch).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger
 
 from avbench.models.base import AVModel, FitStage
+from avbench.runner.fit_checks import FitCheckError, FitChecks, FitFinding
 from avbench.runner.fit_stages import FitStageProgress, fit_stages_of, run_fit_stages
 from avbench.runner.results import code_version, sha256_of
 from avbench.runner.trainers import RUNNER_OWNED
+
+log = logging.getLogger(__name__)
+
+#: the VAL metric the fit checks watch (every AVModel logs it)
+VAL_MONITOR = "val/loss"
 
 
 def _is_plain(stages: tuple[FitStage, ...]) -> bool:
@@ -45,11 +76,46 @@ def _is_plain(stages: tuple[FitStage, ...]) -> bool:
         name=stages[0].name, select_after_epochs=stages[0].select_after_epochs)
 
 
+def _training_clips(datamodule: Any) -> str:
+    """``"N training clips"`` of ``datamodule`` (or why they could not be counted)."""
+    try:
+        return f"{len(datamodule.dataset('train'))} training clips"
+    except Exception as err:  # a message helper must not hide the real error
+        return f"an unknown number of training clips ({type(err).__name__}: {err})"
+
+
+def nothing_trained(err: FitCheckError, datamodule: Any) -> FitCheckError:
+    """``err`` with the datamodule's batch size, ``drop_last_train`` and clip count in its message."""
+    bs = getattr(datamodule, "batch_size", None)
+    drop = getattr(datamodule, "drop_last_train", None)
+    hint = (f"{type(datamodule).__name__}(root={getattr(datamodule, 'root', '?')}) has "
+            f"{_training_clips(datamodule)}, batch_size {bs}, drop_last_train {drop}: pass a "
+            "smaller --data.batch_size (e.g. --data.batch_size 8 on the tiny preset) or "
+            "--data.drop_last_train false")
+    findings = [FitFinding(f.code, f"{f.message}. {hint}", f.fatal)
+                if f.code == "no-optimizer-step" else f for f in err.findings]
+    return FitCheckError(findings)
+
+
 class AVBenchCLI(LightningCLI):
-    """LightningCLI honouring fit stages and model trainer arguments (module docstring)."""
+    """LightningCLI honouring fit stages and model trainer arguments (module docstring).
+
+    Attributes:
+        exit_code: 0, or 1 when ``test`` had a failed benchmark.
+        scores: the :class:`~avbench.runner.checkpoint_eval.CheckpointScores` of ``test``.
+        predictions: the :class:`~avbench.runner.predictions.PredictionSummary` of ``predict``.
+    """
+
+    exit_code: int = 0
+    scores: Any = None
+    predictions: Any = None
+    _csv_logger: CSVLogger | None = None  # one for every Trainer (each fit stage's) of a command
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """LightningCLI's Trainer with the model's ``trainer_arguments`` over the config.
+
+        ``logger: true`` becomes a CSVLogger under ``default_root_dir``; a ``fit``
+        Trainer gets a :class:`FitChecks` (module docstring).
 
         Raises:
             ValueError: the model's ``trainer_arguments`` name a runner-owned key.
@@ -59,7 +125,24 @@ class AVBenchCLI(LightningCLI):
         if clash:
             raise ValueError(f"{type(self.model).__name__}.trainer_arguments sets {clash}; "
                              "callbacks belong in configure_callbacks")
-        return super().instantiate_trainer(**(own | kwargs))
+        config = self._get(self.config_init, "trainer", default={})
+        kwargs = own | kwargs
+        if kwargs.get("logger", config.get("logger")) is True:
+            if self._csv_logger is None:
+                root = kwargs.get("default_root_dir", config.get("default_root_dir"))
+                self._csv_logger = CSVLogger(save_dir=root or os.getcwd())
+            kwargs["logger"] = self._csv_logger
+        if self.subcommand == "fit" and "callbacks" not in kwargs:
+            # a staged fit passes copies of these callbacks, this one included
+            kwargs["callbacks"] = [*(config.get("callbacks") or []), FitChecks(VAL_MONITOR)]
+        return super().instantiate_trainer(**kwargs)
+
+    def _report_fit_checks(self) -> None:
+        """Log the non-fatal findings of the fit's last Trainer."""
+        for cb in self.trainer.callbacks:
+            if isinstance(cb, FitChecks):
+                for finding in cb.findings(self.trainer):
+                    log.warning("avbench fit: %s", finding)
 
     def fit(self, model: L.LightningModule, datamodule: L.LightningDataModule | None = None,
             ckpt_path: str | None = None, **kwargs: Any) -> None:
@@ -67,7 +150,17 @@ class AVBenchCLI(LightningCLI):
 
         Raises:
             ValueError: ``ckpt_path`` with a multi-stage fit; invalid stage declarations.
+            FitCheckError: a stage made no optimizer step (the message names the batch
+                size and the number of training clips).
         """
+        try:
+            self._fit(model, datamodule, ckpt_path, **kwargs)
+        except FitCheckError as err:
+            raise nothing_trained(err, datamodule) from None
+        self._report_fit_checks()
+
+    def _fit(self, model: L.LightningModule, datamodule: L.LightningDataModule | None,
+             ckpt_path: str | None, **kwargs: Any) -> None:
         if not isinstance(model, AVModel) or _is_plain(fit_stages_of(model)):
             if isinstance(model, AVModel):
                 model.fit_stage = fit_stages_of(model)[0]
@@ -89,6 +182,9 @@ class AVBenchCLI(LightningCLI):
         def make_trainer(stage: FitStage, final: bool, extra: list[L.Callback]) -> L.Trainer:
             # a fresh copy per stage, as the runner builds them: no state crosses stages
             cbs = [copy.deepcopy(c) for c in callbacks if final or not isinstance(c, Checkpoint)]
+            for c in cbs:
+                if isinstance(c, FitChecks):
+                    c.stage = stage.name
             more: dict[str, Any] = {} if final else {"enable_checkpointing": False}
             clash = sorted(set(stage.trainer_arguments) & RUNNER_OWNED)
             if clash:
@@ -100,5 +196,76 @@ class AVBenchCLI(LightningCLI):
                                 seed=seed if type(seed) is int else None)
         self.trainer = staged.trainer
 
+    # --- test / predict: no test_step or predict_step on the models -------------------
+    def _load(self, model: L.LightningModule, ckpt_path: str | None, command: str) -> None:
+        """Restore ``ckpt_path`` into ``model`` (as the runner does) and move it to the root device.
 
-__all__ = ["AVBenchCLI"]
+        Raises:
+            FileNotFoundError: ``ckpt_path`` is not a file (``best``/``last`` exist only
+                inside a fit).
+        """
+        from avbench.runner.checkpointing import restore_weights
+
+        if ckpt_path is None:
+            log.warning("avbench %s: no --ckpt_path; using the model as configured "
+                        "(untrained unless its config loads weights)", command)
+        else:
+            if not Path(ckpt_path).is_file():
+                raise FileNotFoundError(f"--ckpt_path {ckpt_path!r} is not a checkpoint file")
+            restore_weights(model, ckpt_path)
+        model.to(self.trainer.strategy.root_device)
+
+    def test(self, model: L.LightningModule, datamodule: L.LightningDataModule | None = None,
+             ckpt_path: str | None = None, verbose: bool = True, **kwargs: Any) -> None:
+        """Score the weights on every benchmark of ``datamodule``'s family; see the module docstring.
+
+        Raises:
+            ValueError: no datamodule.
+        """
+        from avbench.runner.checkpoint_eval import score_datamodule
+
+        if datamodule is None:
+            raise ValueError("avbench test needs a datamodule (--data or a data --config)")
+        self._load(model, ckpt_path, "test")
+        scores = score_datamodule(model, datamodule,
+                                  progress=bool(self.trainer.progress_bar_callback))
+        self.scores = scores
+        metrics = scores.metrics
+        for logger in self.trainer.loggers:
+            logger.log_metrics(metrics, step=self.trainer.global_step)
+            logger.save()
+            logger.finalize("success")
+        family = "/".join(x for x in scores.plan.family if x)
+        if verbose:
+            print(f"avbench test: {type(model).__name__} on {family} "
+                  f"({ckpt_path or 'weights as configured'})")
+            print(scores.text())
+        self.exit_code = 1 if scores.failed else 0
+
+    def predict(self, model: L.LightningModule, datamodule: L.LightningDataModule | None = None,
+                ckpt_path: str | None = None, **kwargs: Any) -> None:
+        """Write the model's capability outputs over the predict split; see the module docstring.
+
+        Raises:
+            ValueError: no datamodule, or its predict loader gave no batch.
+        """
+        from avbench.benchmarks.registry import model_name
+        from avbench.runner.checkpoint_eval import test_split_family
+        from avbench.runner.predictions import write_predictions
+
+        if datamodule is None:
+            raise ValueError("avbench predict needs a datamodule (--data or a data --config)")
+        self._load(model, ckpt_path, "predict")
+        datamodule.setup("predict")
+        family = "-".join(x for x in test_split_family(datamodule) if x)
+        out = (Path(self.trainer.default_root_dir) / "predictions"
+               / f"{model_name(model)}.{family}.npz")
+        summary = write_predictions(model, datamodule.predict_dataloader(), out)
+        self.predictions = summary
+        shapes = ", ".join(f"{k} {list(v)}" for k, v in summary.arrays.items())
+        print(f"avbench predict: wrote {summary.n_items} items to {summary.path} ({shapes})")
+        for cap, reason in summary.not_written.items():
+            print(f"  not written: {cap}: {reason}")
+
+
+__all__ = ["VAL_MONITOR", "AVBenchCLI", "nothing_trained"]

@@ -7,6 +7,11 @@ threads. On the 2-core machine, two 1-thread training loops run 1.25-1.3x
 more samples per second than one 2-thread loop for 4 of the 5 models, and the
 whole synthetic suite takes 6% less time (``benchmarks/perf/README.md``,
 "Parallel jobs"). Single-device trainers only: checked before any work starts.
+
+SIGTERM/SIGINT to the main process (:class:`~avbench.runner.signals.RunInterrupted`):
+jobs not started are cancelled, each worker gets SIGTERM (its runner marks its job
+interrupted and finishes its W&B run, as in one process), the main process waits for
+them and reports their jobs in ``summary.interrupted``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from avbench.runner.signals import RunInterrupted, interrupt_on_signals
 from avbench.runner.suite import Job, Suite, trainer_config
 from avbench.runner.summary import RunSummary
 from avbench.runner.trainers import single_device
@@ -62,7 +68,7 @@ def run_parallel(runner_cls: type[JobRunner], suite: Suite, results: str, option
     of its benchmarks; no result is written for it.
     """
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor
 
     import torch
 
@@ -75,18 +81,52 @@ def run_parallel(runner_cls: type[JobRunner], suite: Suite, results: str, option
         futures = {pool.submit(_worker_run_job, job): job for job in jobs}
         if bar is not None:
             bar.set_postfix_str(f"{n} jobs at a time, {threads} thread(s) each")
-        for fut in as_completed(futures):
-            job = futures[fut]
-            try:
-                summary.merge(fut.result())
-            except Exception as err:  # noqa: BLE001 - a worker died (killed, out of memory)
-                log.error("%s: worker process failed: %s", job.id, err)
-                summary.failed.extend(
-                    f"{b}/{job.id} (worker died: {type(err).__name__})" for b in job.benchmarks
-                )
-            if bar is not None:
-                bar.set_postfix_str(job.id)
-                bar.update(1)
+        seen: set[Any] = set()
+        try:
+            _collect(futures, summary, bar, seen)
+        except RunInterrupted:
+            _stop_workers(pool, {f: j for f, j in futures.items() if f not in seen}, summary)
+            raise
+
+
+def _collect(futures: dict[Any, Job], summary: RunSummary, bar: Any, seen: set[Any]) -> None:
+    """Merge each finished job's summary as it completes (its future added to ``seen``)."""
+    from concurrent.futures import as_completed
+
+    for fut in as_completed(futures):
+        job = futures[fut]
+        seen.add(fut)
+        try:
+            summary.merge(fut.result())
+        except Exception as err:  # noqa: BLE001 - a worker died (killed, out of memory)
+            log.error("%s: worker process failed: %s", job.id, err)
+            summary.failed.extend(
+                f"{b}/{job.id} (worker died: {type(err).__name__})" for b in job.benchmarks
+            )
+        if bar is not None:
+            bar.set_postfix_str(job.id)
+            bar.update(1)
+
+
+def _stop_workers(pool: Any, futures: dict[Any, Job], summary: RunSummary) -> None:
+    """Cancel the jobs not started, SIGTERM the workers, wait; note their interrupted jobs."""
+    from concurrent.futures import wait
+
+    for fut in futures:
+        fut.cancel()
+    # the executor keeps its worker processes in a private dict; no public accessor exists
+    for proc in list(getattr(pool, "_processes", {}).values()):
+        if proc.is_alive():
+            proc.terminate()  # SIGTERM: the worker's handler records its job
+    wait([f for f in futures if not f.cancelled()], timeout=120)
+    for fut, job in futures.items():
+        if fut.cancelled() or not fut.done():
+            continue
+        err = fut.exception()
+        if err is None:
+            summary.merge(fut.result())
+        elif isinstance(err, RunInterrupted) or "interrupted" in str(err):
+            summary.interrupted.append(job.id)
 
 
 _WORKER: JobRunner | None = None
@@ -106,7 +146,8 @@ def _worker_run_job(job: Job) -> RunSummary:
     """Run one job in this worker; return only that job's summary entries."""
     assert _WORKER is not None, "worker not initialised"
     _WORKER.reset_summary()
-    _WORKER.run_job(job)
+    with interrupt_on_signals():
+        _WORKER.run_job(job)
     return _WORKER.summary
 
 

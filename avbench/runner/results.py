@@ -38,7 +38,9 @@ from avbench.atomic_io import atomic_write_text
 SCHEMA_VERSION = 1
 RESULT_SUFFIX = ".json"
 
-Status = Literal["ok", "error"]
+#: ``not-scorable``: the benchmark's main metric is undefined on the evaluated data (one class
+#: only, a single item); ``reason`` says why. A valid outcome: kept by ``only-missing``.
+Status = Literal["ok", "error", "not-scorable"]
 Kind = Literal["model", "baseline"]
 
 # --- schema ------------------------------------------------------------------------
@@ -72,6 +74,9 @@ class SelectedCheckpoint(_Strict):
     checkpoint: str | None = None
     stage: str | None = Field(None, description="the fit stage selected in (the final one)")
     rule: str = Field("", description="e.g. 'best val/loss', 'last (no val metric logged)'")
+    warnings: list[str] = Field(default_factory=list, description=(
+        "fit checks that make the selection doubtful ('<code>: <message>', "
+        "avbench.runner.fit_checks): val too small, constant monitor, stuck at the first epoch"))
 
 
 class Timings(_Strict):
@@ -82,6 +87,9 @@ class Timings(_Strict):
     eval_samples: int | None = None
     eval_samples_per_second: float | None = None
     fit_reused: bool = Field(False, description="fit restored from a finished job's checkpoint")
+    train_batch: dict[str, int | str] | None = Field(
+        None, description="how the training batch was formed: global_batch_size, "
+        "per_device_batch_size, world_size, batch_size_source (AVDataModule.batch_plan)")
 
 
 class WandbInfo(_Strict):
@@ -122,6 +130,10 @@ class ResultRecord(_Strict):
     split: str
     status: Status
     error: ErrorInfo | None = None
+    reason: str | None = Field(None, description="why the result is not scorable")
+    warnings: list[str] = Field(default_factory=list, description=(
+        "doubts about an ok result, shown in the leaderboard notes: the fit checks of "
+        "selection.warnings ('<code>: <message>')"))
     fingerprint: str
     fingerprint_parts: dict[str, str] = Field(default_factory=dict)
     config: dict[str, Any] = Field(description="resolved model/data/trainer/seed/selection config")

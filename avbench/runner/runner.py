@@ -23,8 +23,20 @@ main process.
 
 A job that raises (config, fit, selection or evaluation) is written as
 ``status="error"`` with the traceback and the tail of its log; the run goes on
-and :attr:`RunSummary.exit_code` is 1. Trivial baselines are evaluated once per
-benchmark (no training) and stored like models (``kind="baseline"``).
+and :attr:`RunSummary.exit_code` is 1. A benchmark whose main metric is
+undefined on its data is written as ``status="not-scorable"`` with the reason
+(a valid outcome, exit code 0). A fit that made no optimizer step is an error;
+doubtful selections carry ``warnings`` (:mod:`avbench.runner.fit_checks`).
+
+SIGTERM/SIGINT (:mod:`avbench.runner.signals`): the job in flight gets an
+``interrupted.json`` marker in its work dir and its W&B run is finished with
+status ``interrupted``; nothing partial is written (results, galleries and fit
+state are atomic); with ``parallel_jobs`` the workers are stopped the same way;
+the summary says ``interrupted_by`` and its ``exit_code`` is 128 + the signal.
+A rerun completes the missing results (and reuses a finished fit).
+
+Trivial baselines are evaluated once per benchmark (no training) and stored
+like models (``kind="baseline"``).
 """
 
 from __future__ import annotations
@@ -36,7 +48,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from avbench.runner.fitting import fit_job, rate
+from avbench.runner.fitting import discard_unfinished_fit, fit_job, rate
 from avbench.runner.galleries import write_gallery
 from avbench.runner.instantiation import SuiteConfigs, import_object, instantiate, resolve
 from avbench.runner.job_log import LOG_TAIL, job_log, log_tail
@@ -51,6 +63,13 @@ from avbench.runner.results import (
     environment,
     fingerprint,
     utcnow,
+)
+from avbench.runner.signals import (
+    RunInterrupted,
+    clear_interrupted,
+    interrupt_on_signals,
+    mark_interrupted,
+    was_interrupted,
 )
 from avbench.runner.store_decisions import OVERWRITE_MODES, Overwrite, StoreDecisions
 from avbench.runner.suite import Job, Suite, expand, job_id, register_benchmarks, trainer_config
@@ -137,7 +156,20 @@ class Runner:
         path = self.store.write(rec)
         write_gallery(path, gallery)
         label = f"{rec.benchmark}/{rec.job_id}"
-        (self.summary.ok if rec.ok else self.summary.failed).append(label)
+        if rec.status == "not-scorable":
+            self.summary.not_scorable.append((label, rec.reason or ""))
+        else:
+            (self.summary.ok if rec.ok else self.summary.failed).append(label)
+
+    @staticmethod
+    def _outcome(res: Any, log_text: str = "") -> dict[str, Any]:
+        """``status``/``error``/``reason`` of a record for an :class:`EvaluationResult`."""
+        if res.status == "ok":
+            return {"status": "ok", "error": None}
+        if res.status == "not-scorable":
+            return {"status": "not-scorable", "error": None, "reason": res.reason}
+        return {"status": "error", "error": ErrorInfo(stage="eval", type="EvaluationFailed",
+                                                      message=res.reason or "", log=log_text)}
 
     @staticmethod
     def _eval_fields(res: Any) -> dict[str, Any]:
@@ -193,20 +225,19 @@ class Runner:
                     res = B.evaluate(baseline, bench, dm, progress=self.eval_progress,
                                      gallery=GALLERY_SAMPLES)
                 except Exception as err:
-                    res, error = None, self._error("eval", err, "")
+                    res, outcome = None, {"status": "error", "error": self._error("eval", err, "")}
                 else:
-                    error = None if res.status == "ok" else ErrorInfo(
-                        stage="eval", type="EvaluationFailed", message=res.reason or "")
+                    outcome = self._outcome(res)
                 fields = self._eval_fields(res) if res is not None else {}
                 timings = Timings(eval_seconds=res.seconds if res else None,
                                   eval_samples=res.n_samples if res else None,
                                   eval_samples_per_second=rate(res.n_samples, res.seconds)
                                   if res else None)
-                self._write(self._record(status="ok" if error is None else "error", error=error,
-                                         paper="trivial baseline", timings=timings,
+                self._write(self._record(paper="trivial baseline", timings=timings,
                                          model_class=type(baseline).__module__ + "."
-                                         + type(baseline).__name__, **common, **fields),
-                            gallery=res.gallery if res is not None and error is None else None)
+                                         + type(baseline).__name__, **outcome, **common,
+                                         **fields),
+                            gallery=res.gallery if outcome["status"] == "ok" else None)
 
     # --- model jobs -------------------------------------------------------------
     def run_job(self, job: Job) -> None:
@@ -255,13 +286,35 @@ class Runner:
                       paper=getattr(meta, "paper", None), train_dataset=job.dataset.name,
                       seed=job.seed)
         work = self.store.work_dir(self.suite.name, jid)
+        if was_interrupted(work):
+            log.info("%s: resuming a job a signal interrupted before", jid)
+            self.summary.resumed.append(jid)
         log_path = work / "job.log"
+        try:
+            self._run_job_in(job, todo, common, fit_config, model_cfg, train_cfg, job_fp,
+                             work, log_path)
+        except RunInterrupted as sig:
+            mark_interrupted(work, sig, jid)
+            self.summary.interrupted.append(jid)
+            raise
+        clear_interrupted(work)
+
+    def _run_job_in(self, job: Job, todo: list, common: dict[str, Any], fit_config: dict,
+                    model_cfg: dict, train_cfg: dict, job_fp: str, work: Path,
+                    log_path: Path) -> None:
+        """Fit and evaluate one job inside its log (see :meth:`run_job`)."""
+        jid = job.id
         wb = None
         with job_log(log_path):
             try:
                 wb = self._wandb_logger(job, fit_config)
                 fit = fit_job(job, model_cfg, train_cfg, fit_config["trainer"], self.suite.select,
                               job_fp, work, wb)
+            except RunInterrupted as sig:
+                log.info("%s: %s during the fit", jid, sig)
+                discard_unfinished_fit(work, job_fp)
+                self._finish_wandb(wb, {}, failed=True, status="interrupted")
+                raise
             except Exception as err:
                 log.error("%s: fit failed:\n%s", jid, traceback.format_exc())
                 error = self._error(getattr(err, "avbench_stage", "fit"), err, log_tail(log_path))
@@ -273,35 +326,46 @@ class Runner:
                 return
 
             final: dict[str, float] = {}
-            for bench, eval_cfg, config, data, fp in todo:
-                t = fit.timings.model_copy()
-                written = dict(bench=bench, fp=fp, config=config, data=data,
-                               selection=fit.selection, wandb=self._wandb_info(wb), **common)
-                try:
-                    dm = self.configs.eval_datamodule(eval_cfg)
-                    res = B.evaluate(fit.model, bench, dm, train_ids=fit.train_ids,
-                                     train_source=f"{job.dataset.name}:train",
-                                     progress=self.eval_progress, gallery=GALLERY_SAMPLES)
-                except Exception as err:
-                    log.error("%s on %s: evaluation raised:\n%s", jid, bench.name,
-                              traceback.format_exc())
-                    self._write(self._record(status="error", timings=t,
-                                             error=self._error("eval", err, log_tail(log_path)),
-                                             **written))
-                    continue
-                t.eval_seconds = res.seconds
-                t.eval_samples = res.n_samples
-                t.eval_samples_per_second = rate(res.n_samples, res.seconds)
-                error = None
-                if res.status != "ok":
-                    error = ErrorInfo(stage="eval", type="EvaluationFailed",
-                                      message=res.reason or "", log=log_tail(log_path))
-                final |= {f"{bench.name}/{k}": v for k, v in res.metrics.items()
-                          if isinstance(v, float) and math.isfinite(v)}
-                self._write(self._record(status="ok" if error is None else "error", error=error,
-                                         timings=t, **written, **self._eval_fields(res)),
-                            gallery=res.gallery if error is None else None)
+            try:
+                self._evaluate_job(job, todo, common, fit, wb, log_path, final)
+            except RunInterrupted as sig:
+                log.info("%s: %s during evaluation", jid, sig)
+                self._finish_wandb(wb, final, failed=True, status="interrupted")
+                raise
             self._finish_wandb(wb, final)
+
+    def _evaluate_job(self, job: Job, todo: list, common: dict[str, Any], fit: Any, wb: Any,
+                      log_path: Path, final: dict[str, float]) -> None:
+        """Evaluate a fitted job on every benchmark in ``todo`` and store the results."""
+        import avbench.benchmarks as B
+
+        jid = job.id
+        for bench, eval_cfg, config, data, fp in todo:
+            t = fit.timings.model_copy()
+            written = dict(bench=bench, fp=fp, config=config, data=data,
+                           selection=fit.selection, wandb=self._wandb_info(wb),
+                           warnings=list(fit.selection.warnings), **common)
+            try:
+                dm = self.configs.eval_datamodule(eval_cfg)
+                res = B.evaluate(fit.model, bench, dm, train_ids=fit.train_ids,
+                                 train_source=f"{job.dataset.name}:train",
+                                 progress=self.eval_progress, gallery=GALLERY_SAMPLES)
+            except Exception as err:
+                log.error("%s on %s: evaluation raised:\n%s", jid, bench.name,
+                          traceback.format_exc())
+                self._write(self._record(status="error", timings=t,
+                                         error=self._error("eval", err, log_tail(log_path)),
+                                         **written))
+                continue
+            t.eval_seconds = res.seconds
+            t.eval_samples = res.n_samples
+            t.eval_samples_per_second = rate(res.n_samples, res.seconds)
+            outcome = self._outcome(res, log_tail(log_path))
+            final |= {f"{bench.name}/{k}": v for k, v in res.metrics.items()
+                      if isinstance(v, float) and math.isfinite(v)}
+            self._write(self._record(timings=t, **outcome, **written,
+                                     **self._eval_fields(res)),
+                        gallery=res.gallery if outcome["status"] == "ok" else None)
 
     # --- W&B (avbench.runner.wandb_utils; None when disabled) -------------------
     def _wandb_logger(self, job: Job, config: dict[str, Any]) -> Any:
@@ -320,16 +384,35 @@ class Runner:
         return run_info(wb, self.suite)
 
     @staticmethod
-    def _finish_wandb(wb: Any, final: dict[str, float], failed: bool = False) -> None:
+    def _finish_wandb(wb: Any, final: dict[str, float], failed: bool = False,
+                      status: str | None = None) -> None:
         if wb is None:
             return
         from avbench.runner.wandb_utils import finish
 
-        finish(wb, final, failed=failed)
+        try:
+            finish(wb, final, failed=failed, status=status)
+        except Exception as err:  # noqa: BLE001 - W&B bookkeeping never fails a job
+            log.warning("could not finish the W&B run: %s", err)
 
     # --- everything ---------------------------------------------------------------
     def run(self) -> RunSummary:
-        """Baselines, then every job (in worker processes with ``parallel_jobs > 1``)."""
+        """Baselines, then every job (in worker processes with ``parallel_jobs > 1``).
+
+        SIGTERM/SIGINT stop the run (module docstring): the returned summary then has
+        ``interrupted_by`` set and ``exit_code`` 128 + the signal number.
+        """
+        with interrupt_on_signals():
+            try:
+                self._run_all()
+            except RunInterrupted as sig:
+                log.error("suite %s: %s; rerun to complete the missing results",
+                          self.suite.name, sig)
+                self.summary.interrupted_by = sig.name
+                self.summary.signal_number = sig.signum
+        return self.summary
+
+    def _run_all(self) -> None:
         jobs = expand(self.suite)
         bar = None
         if self.progress:
@@ -343,7 +426,11 @@ class Runner:
             if self.suite.baselines:
                 if bar is not None:
                     bar.set_postfix_str("baselines")
-                self.run_baselines()
+                try:
+                    self.run_baselines()
+                except RunInterrupted:
+                    self.summary.interrupted.append("baselines")
+                    raise
                 if bar is not None:
                     bar.update(1)
             if self.suite.parallel_jobs > 1 and len(jobs) > 1:
@@ -360,7 +447,6 @@ class Runner:
         finally:
             if bar is not None:
                 bar.close()
-        return self.summary
 
 
 def run_suite(suite: Suite, results: str | Path, **kwargs: Any) -> RunSummary:

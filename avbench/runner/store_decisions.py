@@ -1,7 +1,8 @@
 """Which (job, benchmark) results to (re)compute, under the run's overwrite mode.
 
 - ``only-missing`` (default): recompute missing, corrupt, stale (fingerprint
-  changed) and failed results; keep the rest;
+  changed) and failed results; keep the rest (``ok`` and ``not-scorable``: a
+  metric undefined on the data is a valid outcome);
 - ``never``: keep any valid stored result (a stale one is reported as kept);
 - ``always``: recompute everything.
 
@@ -54,7 +55,7 @@ class StoreDecisions:
                 self.summary.stale_kept.append(label)
             self.summary.cached.append(label)
             return False
-        if rec.fingerprint == fp and rec.status == "ok":
+        if rec.fingerprint == fp and rec.status in ("ok", "not-scorable"):
             self.summary.cached.append(label)
             return False
         return True  # stale fingerprint or a failed attempt: recompute

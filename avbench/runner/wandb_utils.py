@@ -63,13 +63,18 @@ def run_info(logger: Any, suite: Any) -> WandbInfo:
     )
 
 
-def finish(logger: Any, final: dict[str, float], failed: bool = False) -> None:
+def finish(logger: Any, final: dict[str, float], failed: bool = False,
+           status: str | None = None) -> None:
     """Final metrics into the run summary, plus ``files/avbench-final.json`` in the run
-    directory (resolved config + final metrics; readable offline, uploaded by ``wandb sync``)."""
+    directory (resolved config + final metrics; readable offline, uploaded by ``wandb sync``).
+
+    ``status`` (summary ``status``): default ``"error"`` when ``failed`` else ``"ok"``; the
+    runner passes ``"interrupted"`` for a job a signal stopped (the run exits with code 1).
+    """
     import json
 
     run = logger.experiment
-    status = "error" if failed else "ok"
+    status = status or ("error" if failed else "ok")
     for k, v in final.items():
         run.summary[k] = v
     run.summary["status"] = status

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from avbench.benchmarks.tasks.base import TaskRunner, TaskSpec, register_task
 from avbench.capabilities import Capability
+from avbench.metrics._common import NotScorableError
 from avbench.metrics.discovery import DiscoveryMetric
 
 if TYPE_CHECKING:
@@ -63,7 +64,16 @@ class DiscoveryRunner(TaskRunner):
         self.metric.update(scores, labels, out.ids())
 
     def compute(self) -> dict[str, float]:
-        res = self.metric.compute()
+        """roc_auc / pr_auc.
+
+        Raises:
+            NotScorableError: one class only in ``batch[label_key]`` (the reason names it).
+        """
+        try:
+            res = self.metric.compute()
+        except NotScorableError as err:
+            raise NotScorableError(f"label {self.spec.label_key!r}: {err.reason}",
+                                   err.metrics) from err
         self.info.update(
             n=int(res["n"]),
             n_duplicates=int(res["n_duplicates"]),

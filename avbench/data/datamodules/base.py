@@ -5,6 +5,17 @@ Subclasses only say how to build the dataset of a split
 worker settings, the missing-file policy and ``plot`` are shared here.
 Sizes, sample rate, clip length and fps are constructor arguments so paper
 defaults can live in configs (DESIGN 4.1).
+
+Batch sizes: the papers give a GLOBAL batch (summed over devices; the EZ-VSL
+reference divides the command-line batch by the world size). When a global
+batch is known (the datamodule's ``global_batch_size``, else the attached
+model's ``global_batch_size`` attribute, a paper-recipe fact the paper model
+configs carry), ``setup`` derives the per-device training batch
+``global // world_size`` and records both (``batch_plan``, and the
+datamodule's hyperparameters ``train_global_batch_size``,
+``train_per_device_batch_size``, ``train_world_size``,
+``train_batch_size_source``, which Lightning logs with the model's). Without
+one, ``batch_size`` is the per-device batch, as before.
 """
 
 from __future__ import annotations
@@ -15,7 +26,12 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader
 
-from avbench.data.augment import AugmentedDataset, TrainAugment
+from avbench.data.augment import (
+    NATIVE_FRAME_AUGMENTS,
+    TRAIN_AUGMENTS,
+    AugmentedDataset,
+    TrainAugment,
+)
 from avbench.data.datasets.base import AVDataset, MissingPolicy
 from avbench.data.sample import collate
 
@@ -27,7 +43,9 @@ class AVDataModule(L.LightningDataModule):
 
     Args:
         root: directory holding the dataset in its published layout.
-        batch_size: batch size of every loader.
+        batch_size: per-device batch size of every loader when no global
+            batch is known; with one, still the batch of loaders used
+            outside a trainer (evaluation).
         num_workers: DataLoader worker processes.
         sample_rate: audio rate in Hz the loaders resample to.
         clip_seconds: audio window length (centre crop, tiled when short).
@@ -44,7 +62,15 @@ class AVDataModule(L.LightningDataModule):
         train_augment: ``"resize_crop_flip"`` applies the EZ-VSL line's
             training augmentation (resize 1.1x, random crop, horizontal flip;
             :mod:`avbench.data.augment`) to training images; ``"none"`` (default)
-            trains on the frames as loaded. Val and test are never augmented.
+            trains on the frames as loaded. ``"ezvsl"`` is the reference
+            recipe on the NATIVE frame (shorter side to ``1.1 image_size``
+            keeping the aspect ratio, bicubic, random crop, flip); for it
+            the training split is loaded at its stored size
+            (:attr:`native_train_frames`). Val and test are never augmented.
+        global_batch_size: the global training batch (over all devices);
+            ``None`` (default) = the attached model's ``global_batch_size``
+            if it has one, else ``batch_size`` per device. Must be divisible
+            by the world size.
     """
 
     #: name of the dataset family, used in results and plots
@@ -63,6 +89,7 @@ class AVDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         cache: bool = False,
         train_augment: TrainAugment = "none",
+        global_batch_size: int | None = None,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -75,11 +102,60 @@ class AVDataModule(L.LightningDataModule):
         self.drop_last_train = drop_last_train
         self.pin_memory = pin_memory
         self.cache = cache
-        if train_augment not in ("none", "resize_crop_flip"):
-            raise ValueError(
-                f"train_augment must be 'none' or 'resize_crop_flip', got {train_augment!r}")
+        if train_augment not in TRAIN_AUGMENTS:
+            raise ValueError(f"train_augment must be one of {TRAIN_AUGMENTS}, got {train_augment!r}")
+        if global_batch_size is not None and global_batch_size < 1:
+            raise ValueError(f"global_batch_size must be >= 1, got {global_batch_size}")
         self.train_augment = train_augment
+        self.global_batch_size = global_batch_size
         self.datasets: dict[str, AVDataset] = {}
+        #: the resolved training batch (set by :meth:`resolve_batch_size`)
+        self.batch_plan: dict[str, int | str] = {}
+
+    @property
+    def native_train_frames(self) -> bool:
+        """Whether the training split is loaded at the frames' stored size (the
+        aspect-preserving augmentations crop it to ``image_size``)."""
+        return self.train_augment in NATIVE_FRAME_AUGMENTS
+
+    # --- batch size -----------------------------------------------------
+    def resolve_batch_size(self, world_size: int = 1, model: Any = None) -> dict[str, int | str]:
+        """Derive the per-device training batch from the global one (module doc).
+
+        Args:
+            world_size: number of training processes.
+            model: the LightningModule to be trained (its ``global_batch_size``
+                attribute is used when this datamodule has none).
+
+        Returns:
+            ``batch_plan``: ``global_batch_size``, ``per_device_batch_size``,
+            ``world_size`` and ``batch_size_source`` (``"datamodule"``,
+            ``"model"`` or ``"per_device"``).
+
+        Raises:
+            ValueError: the global batch is not divisible by ``world_size``.
+        """
+        world = max(1, int(world_size))
+        global_batch, source = self.global_batch_size, "datamodule"
+        if global_batch is None and getattr(model, "global_batch_size", None) is not None:
+            global_batch, source = int(model.global_batch_size), "model"
+        if global_batch is None:
+            per_device, source = int(self.batch_size), "per_device"
+            global_batch = per_device * world
+        else:
+            if global_batch % world:
+                raise ValueError(
+                    f"global batch {global_batch} ({source}) is not divisible by the "
+                    f"world size {world}")
+            per_device = global_batch // world
+        self.batch_plan = {"global_batch_size": global_batch, "per_device_batch_size": per_device,
+                           "world_size": world, "batch_size_source": source}
+        return self.batch_plan
+
+    @property
+    def train_batch_size(self) -> int:
+        """Per-device training batch: the resolved one, else ``batch_size``."""
+        return int(self.batch_plan.get("per_device_batch_size", self.batch_size))
 
     # --- to implement -------------------------------------------------
     def build_dataset(self, split: str) -> AVDataset:
@@ -92,6 +168,12 @@ class AVDataModule(L.LightningDataModule):
 
     # --- shared -------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and stage in ("fit", None):
+            plan = self.resolve_batch_size(trainer.world_size, trainer.lightning_module)
+            # datamodule hyperparameters are logged with the model's by Lightning; the
+            # "train_" prefix keeps them apart from the model's own global_batch_size
+            self.save_hyperparameters({f"train_{k}": v for k, v in plan.items()})
         wanted = {
             "fit": ("train", "val"),
             "validate": ("val",),
@@ -101,7 +183,7 @@ class AVDataModule(L.LightningDataModule):
         }.get(stage, SPLITS)
         for split in wanted:
             if split in self.available_splits() and split not in self.datasets:
-                self.datasets[split] = self.build_dataset(split)
+                self.datasets[split] = self._build(split)
 
     def dataset(self, split: str) -> AVDataset:
         """The dataset of ``split``, built on first use."""
@@ -111,16 +193,27 @@ class AVDataModule(L.LightningDataModule):
                 f"available: {self.available_splits()}"
             )
         if split not in self.datasets:
-            self.datasets[split] = self.build_dataset(split)
+            self.datasets[split] = self._build(split)
         return self.datasets[split]
+
+    def _build(self, split: str) -> AVDataset:
+        """``build_dataset(split)``; the training split at native frame size when needed."""
+        dataset = self.build_dataset(split)
+        if split == "train" and self.native_train_frames and hasattr(dataset, "image_size"):
+            # the dataset reads ``image_size`` when it loads a frame: None = as stored
+            dataset.image_size = None
+        return dataset
 
     def _settings(self) -> dict[str, Any]:
         """The module's plain settings (sizes, rates, lists...), for the cache key."""
         plain = (str, int, float, bool, type(None), Path, tuple)
         loader_only = {"batch_size", "num_workers", "pin_memory", "cache", "drop_last_train",
-                       "train_augment"}
-        return {k: v for k, v in vars(self).items()
-                if not k.startswith("_") and k not in loader_only and isinstance(v, plain)}
+                       "train_augment", "global_batch_size"}
+        out = {k: v for k, v in vars(self).items()
+               if not k.startswith("_") and k not in loader_only and isinstance(v, plain)}
+        if self.native_train_frames:  # the cached training split holds native-size frames
+            out["native_train_frames"] = True
+        return out
 
     def _loader(self, split: str, shuffle: bool, drop_last: bool) -> DataLoader:
         dataset: Any = self.dataset(split)
@@ -131,11 +224,11 @@ class AVDataModule(L.LightningDataModule):
             dataset = cache_in_memory(dataset, self._settings() | {"split": split},
                                       num_workers=workers, desc=f"{self.dataset_name}/{split}")
             workers = 0
-        if split == "train" and self.train_augment == "resize_crop_flip":
-            dataset = AugmentedDataset(dataset)
+        if split == "train" and self.train_augment != "none":
+            dataset = AugmentedDataset(dataset, recipe=self.train_augment, size=self.image_size)
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=self.train_batch_size if split in ("train", "val") else self.batch_size,
             shuffle=shuffle,
             drop_last=drop_last,
             num_workers=workers,

@@ -33,16 +33,39 @@ tiled when the video is shorter), ``label``/``class_name``, ``event_start`` /
 ``frames`` [T,3,H,W] sampled uniformly over the video when ``num_frames`` is set.
 With ``center_on_event=False`` the window and frame are centred on the video.
 
+Item ids (unique per split; the rule depends only on the split file's rows):
+
+* ``<VideoID>`` when the video has one event row in the split;
+* ``<VideoID>_<start>_<end>`` for each row of a video with several rows;
+* ``<VideoID>_<start>_<end>_<category>`` (category slug: lower case, every run of
+  other characters than letters and digits as ``-``, e.g.
+  ``..._0_10_male-speech-man-speaking``) for rows whose video *and* segment are
+  shared with another row of another category. ``Annotations.txt`` has 45 such
+  pairs (e.g. male and female speech on one clip).
+
+Those pairs stay two items, one per category, not one multi-label item: the AVE
+protocols are single-label (localization: one category per event; the ILI
+retrieval protocol, REFERENCE A3: relevant = same class, one class per gallery
+item, as in the feature files' one label per row), and each row is one item of
+the 4,143 of the release. A row repeated verbatim (same category and segment) is
+one item: later copies are dropped and counted (``skipped["duplicate row"]``).
+
 Tolerated: root = ``AVE_Dataset`` or its parent; header line or not; blank lines,
-CRLF and spaces around fields; a video id that appears several times in one split
-(ids become ``<VideoID>_<start>_<end>``); zero-length events (dropped and counted in
-``skipped``). Raised (:class:`AnnotationError` naming file and line): a row with a
-field count other than 5, non-integer or out-of-range times, end before start,
-a category missing from the class list.
+any line ending, UTF-8/UTF-16 byte-order marks, spaces around fields, a VideoID
+written with its ``.mp4`` (text normalisation of :mod:`avbench.data.id_lists`);
+zero-length events (dropped and counted in ``skipped``). Raised
+(:class:`AnnotationError` naming file and line): a row with a field count other
+than 5, non-integer or out-of-range times, end before start, a category missing
+from the class list.
+
+Time: event seconds are on the video file's container clock (t = 0 at the
+container's start, :mod:`avbench.data.io`), so an audio stream that starts later
+than the video (``start_time > 0``) is placed where it plays.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +78,7 @@ from avbench.data import io
 from avbench.data.datasets.base import AVDataset, MissingPolicy
 from avbench.data.datasets.features import FeatureDataset
 from avbench.data.errors import AnnotationError, MissingFileError
+from avbench.data.id_lists import clean_field, normalize_id, read_text
 
 SPLIT_FILES = {"train": "trainSet.txt", "val": "valSet.txt", "test": "testSet.txt"}
 ANNOTATIONS_FILE = "Annotations.txt"
@@ -114,31 +138,60 @@ def read_ave_annotations(path: str | Path, video_seconds: int = VIDEO_SECONDS) -
     if not path.is_file():
         raise MissingFileError(path, "AVE annotation file does not exist")
     records: list[AVERecord] = []
-    with open(path, encoding="utf-8-sig") as fh:  # some copies carry a BOM
-        for lineno, raw in enumerate(fh, start=1):
-            line = raw.strip()
-            if not line:
-                continue
-            fields = [f.strip() for f in line.split("&")]
-            if tuple(f.lower().replace(" ", "") for f in fields) == HEADER:
-                continue
-            if len(fields) != 5:
-                raise AnnotationError(
-                    path,
-                    f"line {lineno}: expected 5 '&'-separated fields "
-                    f"(Category&VideoID&Quality&StartTime&EndTime), got {len(fields)}: {line!r}",
-                )
-            cat, vid, quality, start_s, end_s = fields
-            if not cat or not vid:
-                raise AnnotationError(path, f"line {lineno}: empty category or video id: {line!r}")
-            start = _parse_time(start_s, path, lineno, "StartTime")
-            end = _parse_time(end_s, path, lineno, "EndTime")
-            if not (0 <= start <= video_seconds and 0 <= end <= video_seconds) or end < start:
-                raise AnnotationError(
-                    path, f"line {lineno}: event [{start}, {end}) outside [0, {video_seconds}] or reversed"
-                )
-            records.append(AVERecord(cat, vid, quality, start, end, path, lineno))
+    # BOMs, UTF-16, any line ending: the one text normalisation (id_lists)
+    for lineno, raw in enumerate(read_text(path).split("\n"), start=1):
+        line = clean_field(raw)
+        if not line:
+            continue
+        fields = [clean_field(f) for f in line.split("&")]
+        if tuple(f.lower().replace(" ", "") for f in fields) == HEADER:
+            continue
+        if len(fields) != 5:
+            raise AnnotationError(
+                path,
+                f"line {lineno}: expected 5 '&'-separated fields "
+                f"(Category&VideoID&Quality&StartTime&EndTime), got {len(fields)}: {line!r}",
+            )
+        cat, vid, quality, start_s, end_s = fields
+        vid = normalize_id(vid)
+        if not cat or not vid:
+            raise AnnotationError(path, f"line {lineno}: empty category or video id: {line!r}")
+        start = _parse_time(start_s, path, lineno, "StartTime")
+        end = _parse_time(end_s, path, lineno, "EndTime")
+        if not (0 <= start <= video_seconds and 0 <= end <= video_seconds) or end < start:
+            raise AnnotationError(
+                path, f"line {lineno}: event [{start}, {end}) outside [0, {video_seconds}] or reversed"
+            )
+        records.append(AVERecord(cat, vid, quality, start, end, path, lineno))
     return records
+
+
+def category_slug(category: str) -> str:
+    """``"Male speech, man speaking"`` -> ``"male-speech-man-speaking"`` (the id suffix)."""
+    return re.sub(r"[^0-9a-z]+", "-", category.lower()).strip("-")
+
+
+def ave_item_records(rows: Sequence[AVERecord]) -> list[AVERecord]:
+    """The items of a split's rows with their ids (rule in the module docstring).
+
+    Rows repeated verbatim (same video, segment and category) are kept once, in
+    file order; every returned record has a distinct ``id``.
+    """
+    first: dict[tuple[str, int, int, str], AVERecord] = {}
+    for r in rows:
+        first.setdefault((r.video_id, r.start, r.end, r.category), r)
+    unique = list(first.values())
+    per_video = Counter(r.video_id for r in unique)
+    per_segment = Counter((r.video_id, r.start, r.end) for r in unique)
+    out = []
+    for r in unique:
+        ident = r.video_id
+        if per_video[r.video_id] > 1:
+            ident = f"{r.video_id}_{r.start}_{r.end}"
+            if per_segment[(r.video_id, r.start, r.end)] > 1:
+                ident = f"{ident}_{category_slug(r.category)}"
+        out.append(AVERecord(**{**r.__dict__, "id": ident}))
+    return out
 
 
 def resolve_ave_root(root: Path) -> Path:
@@ -203,6 +256,9 @@ class AVE(AVDataset):
         self.data_root = resolve_ave_root(self.root)
         self.list_file = self.data_root / SPLIT_FILES[split]
         rows = read_ave_annotations(self.list_file, video_seconds)
+        self._match_list_to_files(
+            self.list_file, [r.video_id for r in rows], self.data_root / VIDEO_DIR, ".mp4"
+        )
 
         ann = self.data_root / ANNOTATIONS_FILE
         if ann.is_file():
@@ -227,11 +283,10 @@ class AVE(AVDataset):
         if zero:
             self.skipped["zero-length event"] += len(zero)
         rows = [r for r in rows if r.end > r.start and r.category in self.class_to_idx]
-        dup = Counter(r.video_id for r in rows)
-        self.records = [
-            AVERecord(**{**r.__dict__, "id": r.video_id if dup[r.video_id] == 1 else f"{r.video_id}_{r.start}_{r.end}"})
-            for r in rows
-        ]
+        self.records = ave_item_records(rows)
+        if len(self.records) < len(rows):
+            self.skipped["duplicate row"] += len(rows) - len(self.records)
+        self.annotation_file = self.list_file
         self._finalize_records()
 
     def video_path(self, record: AVERecord) -> Path:

@@ -23,9 +23,20 @@ Facts: the ``name``/``category``/``split`` column names are the ones the referen
 preprocessing reads (``df['category']``, ``df['split']``; third-party AVS code reads
 ``df['name']``); 23 S4 categories (``preprocess_s4.py``); 3,452/740/740 S4 and
 296/64/64 MS3 videos (REFERENCE.md B). Frame k is the frame near the end of second k
-of the 5-s clip (the preprocessing keeps the 16th of 16 samples per second). S4 masks
-are binary pngs (read as mode ``"1"``), MS3 masks palette pngs (read as mode ``"P"``,
-non-zero = foreground); both are "non-zero is foreground" here.
+of the 5-s clip (the preprocessing keeps the 16th of 16 samples per second).
+
+Ground-truth masks (docs/protocols.md "Ground-truth rasters"): binarised as the
+reference loaders read them, by :func:`avbench.data.io.read_mask`. S4
+(``dataloader.py``: ``Image.open(p).convert('1')``): exactly PIL's ``convert('1')``,
+threshold 128 with Floyd-Steinberg dithering, so JPEG grey levels saved along the
+edges of an 8-bit png do not all count as foreground. MS3 (``convert('P')``):
+palette index non-zero. A palette png in S4 is also read by index (the reference
+would threshold the palette colour's luma, which drops a dark-coloured index 1).
+
+Item ids: ``name`` (S4) / ``video_id`` (MS3) as in the csv; an S4 name listed under
+several categories of one split becomes ``<category>/<name>`` on each of those rows
+(the files live under different category folders); a row repeated verbatim is one
+item (later copies dropped, counted in ``skipped["duplicate row"]``).
 
 Samples: ``frames`` [5,3,H,W], ``image`` = frame 1, ``audio`` [1,L] (the whole 5-s
 clip at ``sample_rate``, centre-cropped/tiled to ``clip_seconds``), ``masks`` [5,H,W]
@@ -36,7 +47,8 @@ category list over all splits). MS3 has no category column, so its samples carry
 label.
 
 Tolerated: ``root`` pointing at ``avsbench_data`` or directly at ``Single-source`` /
-``Multi-sources``; extra csv columns; surrounding whitespace in cells; MS3 frames
+``Multi-sources``; extra csv columns; surrounding whitespace in cells, byte-order
+marks, any line ending (:mod:`avbench.data.id_lists`); MS3 frames
 named ``{video_id}_{k}.png`` (some re-extractions drop the ``.mp4``); frames/masks of
 any size (resized to ``image_size``: bilinear for frames, nearest for masks).
 Missing files follow the ``missing`` policy (a missing mask png drops the clip under
@@ -46,7 +58,9 @@ Missing files follow the ``missing`` policy (a missing mask png drops the clip u
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+import io as _io
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +69,7 @@ import torch
 from avbench.data import io
 from avbench.data.datasets.base import AVDataset, MissingPolicy
 from avbench.data.errors import AnnotationError, MissingFileError
+from avbench.data.id_lists import clean_field, normalize_id, read_text
 
 Subset = Literal["s4", "ms3"]
 SPLITS = ("train", "val", "test")
@@ -89,6 +104,7 @@ class AVSRecord:
     masks: tuple[Path, ...]  # annotated masks only, in frame order
     mask_index: tuple[int, ...]  # 0-based frame index of each annotated mask
     audio: Path
+    id: str = ""  #: the item id (rule in the module docstring)
 
 
 def resolve_subset_dir(root: Path, subset: str) -> Path:
@@ -104,33 +120,53 @@ def resolve_subset_dir(root: Path, subset: str) -> Path:
 
 
 def read_meta_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
-    """Rows of an AVSBench metadata csv as dicts; malformed rows raise naming the line."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise AnnotationError(path, "empty metadata csv (no header line)") from None
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise AnnotationError(path, f"line 1: header {header} lacks column(s) {missing}")
-        rows = []
-        for lineno, row in enumerate(reader, start=2):
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != len(header):
-                raise AnnotationError(
-                    path, f"line {lineno}: expected {len(header)} fields {header}, got {len(row)}"
-                )
-            rec = {h: c.strip() for h, c in zip(header, row)}
-            if rec["split"] not in SPLITS:
-                raise AnnotationError(
-                    path, f"line {lineno}: split {rec['split']!r} is not one of {SPLITS}"
-                )
-            if not all(rec[c] for c in required):
-                raise AnnotationError(path, f"line {lineno}: empty field in {row}")
-            rows.append(rec)
+    """Rows of an AVSBench metadata csv as dicts; malformed rows raise naming the line.
+
+    Text and ids are normalised by :mod:`avbench.data.id_lists` (BOMs, line
+    endings, whitespace; ``name``/``video_id`` lose a media extension).
+    """
+    text = read_text(path)
+    reader = csv.reader(_io.StringIO(text, newline=""))
+    try:
+        header = [clean_field(h) for h in next(reader)]
+    except StopIteration:
+        raise AnnotationError(path, "empty metadata csv (no header line)") from None
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise AnnotationError(path, f"line 1: header {header} lacks column(s) {missing}")
+    rows = []
+    for lineno, row in enumerate(reader, start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            raise AnnotationError(
+                path, f"line {lineno}: expected {len(header)} fields {header}, got {len(row)}"
+            )
+        rec = {h: clean_field(c) for h, c in zip(header, row)}
+        for key in ("name", "video_id"):
+            if key in rec:
+                rec[key] = normalize_id(rec[key])
+        if rec["split"] not in SPLITS:
+            raise AnnotationError(
+                path, f"line {lineno}: split {rec['split']!r} is not one of {SPLITS}"
+            )
+        if not all(rec[c] for c in required):
+            raise AnnotationError(path, f"line {lineno}: empty field in {row}")
+        rows.append(rec)
     return rows
+
+
+def avs_item_records(records: list[AVSRecord]) -> list[AVSRecord]:
+    """The split's items with their ids: ``name``, or ``<category>/<name>`` for a name
+    listed under several categories; a row repeated verbatim is kept once (file order)."""
+    first: dict[tuple[str, str | None], AVSRecord] = {}
+    for r in records:
+        first.setdefault((r.name, r.category), r)
+    per_name = Counter(name for name, _ in first)
+    return [
+        replace(r, id=r.name if per_name[r.name] == 1 else f"{r.category}/{r.name}")
+        for r in first.values()
+    ]
 
 
 class AVSBench(AVDataset):
@@ -175,12 +211,16 @@ class AVSBench(AVDataset):
             rows = read_meta_csv(self.meta_csv, ("name", "category", "split"))
             #: sorted categories over all splits, so label indices agree across splits
             self.classes: list[str] = sorted({r["category"] for r in rows})
-            self.records = [self._s4_record(r) for r in rows if r["split"] == split]
+            records = [self._s4_record(r) for r in rows if r["split"] == split]
         else:
             rows = read_meta_csv(self.meta_csv, ("video_id", "split"))
             self.classes = []
-            self.records = [self._ms3_record(r) for r in rows if r["split"] == split]
+            records = [self._ms3_record(r) for r in rows if r["split"] == split]
+        self.records = avs_item_records(records)
+        if len(self.records) < len(records):
+            self.skipped["duplicate row"] += len(records) - len(self.records)
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+        self.annotation_file = self.meta_csv
         self._finalize_records()
 
     # --- layout -------------------------------------------------------
@@ -228,7 +268,7 @@ class AVSBench(AVDataset):
         wave = io.read_audio(record.audio, self.sample_rate)
         audio = io.fit_length(wave, int(round(self.clip_seconds * self.sample_rate)), mode="center")
         sample: dict[str, Any] = {
-            "id": record.name,
+            "id": record.id,
             "image": frames[0],
             "frames": frames,
             "audio": audio,

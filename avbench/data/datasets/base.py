@@ -6,11 +6,20 @@ dict (see :mod:`avbench.data.sample`). The base class implements the
 ``missing="error"|"skip"`` policy of DESIGN 4.2: real copies of these datasets
 are always incomplete, so a dataset either fails naming the first missing file
 and how many are missing, or drops those items and reports the counts.
+
+Identity: every item has an id (``sample["id"]``, :meth:`AVDataset.record_id`)
+made by a documented rule per layout (each dataset module's docstring,
+docs/datasets.md). Per-sample results are keyed by it and the evaluator drops
+repeated ids as multi-process padding, so :meth:`AVDataset._finalize_records`
+checks that the ids are unique and raises
+:class:`~avbench.data.errors.DuplicateIdError` naming the dataset, example ids
+and the annotation file otherwise.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +27,8 @@ from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
-from avbench.data.errors import MediaError, MissingFileError
+from avbench.data.errors import DuplicateIdError, MediaError, MissingFileError
+from avbench.data.id_lists import match_ids
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +41,9 @@ class AVDataset(Dataset):
     Subclasses set ``self.records`` and call :meth:`_finalize_records` at the
     end of ``__init__``; they implement :meth:`required_files` and
     :meth:`load`.
+
+    ``annotation_file`` is the list/annotation file the records were read from
+    (named by the duplicate-id error; subclasses set it before finalizing).
 
     ``skipped`` counts dropped items by reason: missing files are found at
     construction; a file that exists but fails to decode is found in
@@ -48,6 +61,7 @@ class AVDataset(Dataset):
             raise MissingFileError(self.root, "dataset root directory does not exist")
         self.missing = missing
         self.records: list[Any] = []
+        self.annotation_file: Path | None = None
         self.skipped: Counter[str] = Counter()
         self.load_failures: Counter[str] = Counter()
 
@@ -60,9 +74,46 @@ class AVDataset(Dataset):
         """Read one record into a sample dict; raise :class:`MediaError` on bad media."""
         raise NotImplementedError
 
+    def record_id(self, record: Any) -> str:
+        """The id of ``record`` (what :meth:`load` returns as ``sample["id"]``).
+
+        ``record.id``; a mapping's ``"id"``; a record that is a plain string is its own id.
+        Override when a layout keeps its id elsewhere.
+        """
+        if isinstance(record, dict):
+            return str(record["id"])
+        return str(getattr(record, "id", record))
+
     # --- shared machinery ---------------------------------------------
+    def _check_unique_ids(self) -> None:
+        """Raise :class:`DuplicateIdError` unless every record has its own id."""
+        counts = Counter(self.record_id(r) for r in self.records)
+        repeated = [(i, n) for i, n in counts.items() if n > 1]
+        if repeated:
+            where = self.annotation_file or self.root
+            shown = ", ".join(f"{i!r} x{n}" for i, n in repeated[:5])
+            raise DuplicateIdError(
+                where,
+                f"{self.describe()}: {len(repeated)} ids name more than one item "
+                f"(e.g. {shown}); every item needs its own id (see the id rule of the layout)",
+            )
+
+    def _match_list_to_files(
+        self, list_path: Path, ids: Sequence[str], directory: Path, suffix: str
+    ) -> None:
+        """Raise :class:`~avbench.data.id_lists.IdListMismatchError` when the ids of
+        ``list_path`` match none, or too few, of the ``<id><suffix>`` files in
+        ``directory`` (:func:`~avbench.data.id_lists.match_ids`). Nothing is
+        checked when ``directory`` does not exist (the missing-file policy reports it).
+        """
+        if not directory.is_dir():
+            return
+        present = {e.name[: -len(suffix)] for e in os.scandir(directory) if e.name.endswith(suffix)}
+        match_ids(list_path, ids, present, what=f"'*{suffix}' files in {directory}")
+
     def _finalize_records(self) -> None:
-        """Apply the missing-file policy to ``self.records``."""
+        """Check that ids are unique, then apply the missing-file policy to ``self.records``."""
+        self._check_unique_ids()
         kept, missing_files = [], []
         for rec in self.records:
             absent = [p for p in self.required_files(rec) if not Path(p).exists()]

@@ -30,6 +30,10 @@ EgoClip loader that the first ten columns come from (``showlab/EgoVLP``:
 
 Samples
 -------
+Item ids: ``<video_uid>_<narration_source>_<narration_ind>`` (the reference
+``get_id``; a clip id repeated in a table raises, :mod:`~avbench.data.datasets.ego4d_tables`).
+Audio and frames are placed on the clip file's container clock (:mod:`avbench.data.io`).
+
 ``id`` (the clip id above), ``frames`` [T,3,H,W] (``fps`` frames per second over the
 centre ``clip_seconds`` of the clip file, or ``num_frames`` evenly spaced there),
 ``image`` (the middle frame of ``frames``), ``audio`` [1,L] (the clip's audio at
@@ -264,6 +268,7 @@ class Ego4DClips(AVDataset):
         self._class_index = {c: i for i, c in enumerate(self.classes)}
 
         self.clips_dir = self._resolve_clips_dir(clips_dir)
+        self.annotation_file = self.table_path
         self.records = rows
         self._finalize_records()
         self._cond_index: dict[str, int | None] = {}

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avbench.data.errors import AnnotationError, MissingFileError
+from avbench.data.id_lists import read_text
 
 NARRATION_FILE = "narration.json"
 #: Ego4D canonical videos are 30 fps (``timestamp_frame = timestamp_sec * 30``)
@@ -107,7 +108,7 @@ def read_narrations(path: str | Path) -> dict[tuple[str, str, int], Narration]:
     if not path.is_file():
         raise MissingFileError(path, "narration file does not exist")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise AnnotationError(path, f"line {err.lineno}: invalid JSON ({err.msg})") from None
     if not isinstance(data, dict):

@@ -37,7 +37,8 @@ TAB-separated despite the ``.csv`` name; the dataset reading them is
 
 Tolerated
 ---------
-Extra table columns; missing optional columns (``video_dur``, ``clip_start``,
+Byte-order marks, UTF-16, any line ending (the text normalisation of
+:mod:`avbench.data.id_lists`); extra table columns; missing optional columns (``video_dur``, ``clip_start``,
 ``clip_end``, ``tag_verb``, ``tag_noun``, the four tagger columns); empty optional
 cells; ``narration_ind`` written as ``"12.0"``; surrounding whitespace; a table
 named ``train_clips*.csv`` / ``test_clips*.csv`` other than the release names (e.g.
@@ -59,6 +60,7 @@ from pathlib import Path
 from typing import Literal
 
 from avbench.data.errors import AnnotationError, MissingFileError
+from avbench.data.id_lists import clean_field, open_text
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,11 @@ class ClipRow:
     traffic_noise: float
     wind_noise: float
     line: int
+
+    @property
+    def id(self) -> str:
+        """The item id: :attr:`clip_id` (unique per table; duplicates raise when read)."""
+        return self.clip_id
 
     @property
     def sounding(self) -> bool:
@@ -254,7 +261,10 @@ def read_clip_table(path: str | Path, bad_rows: BadRowPolicy = "error") -> ClipT
     if not path.is_file():
         raise MissingFileError(path, "clip table does not exist")
     stat = path.stat()
-    return _read_clip_table_cached(str(path), stat.st_size, stat.st_mtime_ns, bad_rows)
+    try:
+        return _read_clip_table_cached(str(path), stat.st_size, stat.st_mtime_ns, bad_rows)
+    except UnicodeDecodeError as err:
+        raise AnnotationError(path, f"not UTF-8 text (nor UTF-16/32 with a BOM): {err}") from err
 
 
 @functools.lru_cache(maxsize=8)
@@ -263,10 +273,11 @@ def _read_clip_table_cached(path_str: str, size: int, mtime_ns: int, bad_rows: s
     rows: list[ClipRow] = []
     seen: dict[str, int] = {}
     skipped = 0
-    with path.open(newline="", encoding="utf-8") as f:
+    # BOMs, UTF-16, any line ending: the one text normalisation (id_lists)
+    with open_text(path) as f:
         reader = csv.reader(f, delimiter="\t")
         try:
-            header = [h.strip() for h in next(reader)]
+            header = [clean_field(h) for h in next(reader)]
         except StopIteration:
             raise AnnotationError(path, "line 1: empty clip table (no header)") from None
         missing = [c for c in REQUIRED_COLUMNS if c not in header]

@@ -25,6 +25,11 @@ its length matches the number of classes, else ``"class_<i>"``).
 Not tolerated (raises naming the file and key): a missing required key, row counts
 that disagree between audio/visual/labels, labels out of range.
 
+Item ids: ``ids_<split>[row]`` when the file stores ids, else ``<split>_<row>``
+(``train_0``, ...); a stored id shared by several rows of a split (one video
+stored once per category) gets ``#<row>`` appended on each of those rows, so every
+row is its own item (:func:`unique_row_ids`).
+
 Validation split: when the file has no ``*_val`` keys, ``val`` is a deterministic
 held-out fraction (``val_fraction``) of the training rows chosen by a stable hash of
 the row id (``ids_train`` or ``"train_<row>"``, salted with
@@ -35,6 +40,7 @@ them, so checkpoints are never selected on test. The file itself is written by
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +97,13 @@ def _decode(names: np.ndarray) -> list[str]:
     return [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names.tolist()]
 
 
+def unique_row_ids(ids: list[str]) -> list[str]:
+    """Item ids of a split's rows: the stored id, with ``#<row>`` appended to every row
+    whose stored id is shared (a video stored once per category is several items)."""
+    counts = Counter(ids)
+    return [i if counts[i] == 1 else f"{i}#{row}" for row, i in enumerate(ids)]
+
+
 def read_feature_split(path: Path, split: str) -> dict[str, Any]:
     """Read one stored split (``train``/``val``/``test``) of a feature file.
 
@@ -118,6 +131,7 @@ def read_feature_split(path: Path, split: str) -> dict[str, Any]:
         ids = _decode(np.asarray(h5[ikey][()])) if ikey in h5 else [f"{split}_{i}" for i in range(len(labels))]
         if len(ids) != len(labels):
             raise AnnotationError(path, f"key {ikey!r} has {len(ids)} ids for {len(labels)} rows")
+        ids = unique_row_ids(ids)
         names = _decode(np.asarray(h5[CLASS_NAMES_KEY][()])) if CLASS_NAMES_KEY in h5 else None
     return {"audio": audio, "visual": visual, "labels": labels, "ids": ids, "class_names": names}
 
@@ -210,6 +224,7 @@ class FeatureDataset(AVDataset):
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
         self._audio = torch.from_numpy(data["audio"])
         self._visual = torch.from_numpy(data["visual"])
+        self.annotation_file = self.file
         self.records = [
             FeatureRecord(id=i, row=r, split_key=source, label=self.class_to_idx[names[lab]])
             for r, (i, lab, k) in enumerate(zip(data["ids"], labels.tolist(), keep))

@@ -40,10 +40,17 @@ Sources of each fact:
   1). The dataset README (``ardasnck/learning_to_localize_sound_source``): 5k
   image-sound pairs, "each XML file has annotations of 3 annotators".
 
+Item ids: the Flickr id of the list (first column; repeated ids are one item, the
+first row kept). A list whose ids match none or fewer than 50% of the
+``frames/<id>.jpg`` present raises :class:`~avbench.data.id_lists.IdListMismatchError`
+naming the list, the counts and example ids of both sides.
+
 What the loader tolerates
 -------------------------
 * list files as ``.txt`` or ``.csv`` (a missing ``X.txt`` falls back to
-  ``X.csv``), extra csv columns, blank lines, duplicate ids (first kept).
+  ``X.csv``), extra csv columns, blank lines, duplicate ids (first kept), and
+  the text normalisation of :mod:`avbench.data.id_lists` (byte-order marks,
+  line endings, quoting, ``<id>.jpg`` -> ``<id>``).
 * test csv labels: when *every* row's second column is a non-numeric class
   name (the ACL-SSL copy) the test samples get ``label``/``class_name``
   (``dataset.classes`` = sorted names); otherwise there are no labels
@@ -214,7 +221,11 @@ class FlickrSoundNet(AVDataset):
         if split == "test":
             self.list_path = find_metadata(self.root, test_list)
             rows = read_id_rows(self.list_path)
-            rows = list({i: rest for i, rest in rows}.items())  # dedupe, keep first order
+            first: dict[str, list[str]] = {}
+            for i, rest in rows:
+                first.setdefault(i, rest)  # duplicate ids: the first row is kept
+            rows = list(first.items())
+            self._match_list_to_files(self.list_path, [i for i, _ in rows], self.frames_dir, ".jpg")
             labelled = bool(rows) and all(
                 rest and rest[0] and not _is_number(rest[0]) for _, rest in rows
             )
@@ -227,8 +238,10 @@ class FlickrSoundNet(AVDataset):
         else:
             self.list_path = find_metadata(self.root, train_list)
             ids = list(dict.fromkeys(read_ids(self.list_path)))
+            self._match_list_to_files(self.list_path, ids, self.frames_dir, ".jpg")
             train_ids, val_ids = holdout_split(ids, val_fraction)
             self.records = [FlickrRecord(i) for i in (train_ids if split == "train" else val_ids)]
+        self.annotation_file = self.list_path
         self._finalize_records()
 
     def describe(self) -> str:

@@ -31,6 +31,8 @@ the salted id, :mod:`avbench.data.splits`):
 ``u < test_fraction + val_fraction`` (0.05), else ``train``. Deterministic,
 independent of which other files exist, never selects on test.
 
+Item ids: ``<class>/<stem>`` (unique: one file per stem and class folder).
+
 Samples of :class:`VEGAS`: ``id`` = ``<class>/<stem>``, ``image`` = middle frame,
 ``audio`` = centre ``clip_seconds`` window (tiled when short) from the wav (or the
 mp4's own track with ``audio_source="mp4"``), ``label``/``class_name``, and

@@ -46,6 +46,12 @@ Sources of each fact:
   125th frame of the 25-fps clip, i.e. the middle of the 10 s (ACL-SSL
   README), which is the frame :func:`avbench.data.io.read_video_frame` picks.
 
+Item ids
+--------
+The clip id ``<youtube_id>_<start:06d>`` (unique: ``vggsound.csv`` rows repeating a
+clip id keep the first row). VGG-SS items use the same id (the ``file`` of
+``vggss.json``).
+
 What the loaders tolerate
 -------------------------
 * a ``# ...`` or ``youtube_id,start...`` header line in ``vggsound.csv``
@@ -54,6 +60,14 @@ What the loaders tolerate
   counted). A row with the wrong number of fields, a non-integer start or an
   unknown split raises :class:`~avbench.data.errors.AnnotationError` naming
   the file and line.
+* every text file normalised by :mod:`avbench.data.id_lists` (byte-order
+  marks, UTF-16, any line ending, quoting; ids lose a media extension, so
+  VGGSound's own ``train.csv``/``test.csv`` with ``<id>.mp4,<label>`` rows work
+  as ``train_list``). A training list matching none or fewer than 50% of the
+  clips of ``vggsound.csv`` raises
+  :class:`~avbench.data.id_lists.IdListMismatchError` naming the list, the
+  counts and example ids of both sides; below that, unknown ids are dropped
+  and counted.
 * id lists as ``.txt`` or ``.csv`` (first column, read by
   :mod:`avbench.data.id_lists`; ``flickr_144k`` ships as ``.csv`` in EZ-VSL,
   so a missing ``X.txt`` falls back to ``X.csv`` and vice versa:
@@ -87,6 +101,7 @@ avbench policies (deviations from the reference code, on purpose)
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 from collections.abc import Sequence
@@ -99,8 +114,8 @@ from torch import Tensor
 from avbench.data.datasets.base import AVDataset, MissingPolicy
 from avbench.data.datasets.ssl_layout import find_metadata, load_audio_window, optional_metadata
 from avbench.data.datasets.vggss_annotations import VGGSS_JSON, parse_vggss_json
-from avbench.data.errors import AnnotationError, MissingFileError
-from avbench.data.id_lists import read_ids
+from avbench.data.errors import AnnotationError
+from avbench.data.id_lists import clean_field, match_ids, normalize_id, read_ids, read_text
 from avbench.data.io import read_image, read_video_frame
 from avbench.data.splits import holdout_split
 
@@ -150,48 +165,43 @@ def parse_vggsound_csv(path: Path) -> list[VGGSoundRow]:
     rows: list[VGGSoundRow] = []
     seen: set[str] = set()
     duplicates = 0
+    text = read_text(path)  # BOMs, UTF-16, any line ending (id_lists); raises if missing
     try:
-        f = open(path, newline="", encoding="utf-8")
-    except FileNotFoundError as err:
-        raise MissingFileError(path) from err
-    with f:
-        try:
-            for lineno, fields in enumerate(csv.reader(f), start=1):
-                if not fields or all(not x.strip() for x in fields):
-                    continue
-                if lineno == 1 and _is_header(fields):
-                    continue
-                if len(fields) != 4:
-                    raise AnnotationError(
-                        path,
-                        f"line {lineno}: expected 4 fields (youtube_id,start_seconds,label,split), "
-                        f"got {len(fields)}: {','.join(fields)[:120]!r}",
-                    )
-                ytid, start_s, label, split = (x.strip() for x in fields)
-                try:
-                    start_f = float(start_s)
-                except ValueError:
-                    start_f = math.nan
-                if not math.isfinite(start_f) or start_f != int(start_f) or start_f < 0:
-                    raise AnnotationError(
-                        path, f"line {lineno}: start_seconds {start_s!r} is not a non-negative integer"
-                    )
-                if split not in ("train", "test"):
-                    raise AnnotationError(
-                        path, f"line {lineno}: split {split!r} is neither 'train' nor 'test'"
-                    )
-                if not ytid or not label:
-                    raise AnnotationError(path, f"line {lineno}: empty youtube_id or label")
-                row = VGGSoundRow(ytid, int(start_f), label, split)
-                if row.id in seen:
-                    duplicates += 1
-                    continue
-                seen.add(row.id)
-                rows.append(row)
-        except UnicodeDecodeError as err:
-            raise AnnotationError(path, f"not UTF-8 text ({err})") from err
-        except csv.Error as err:
-            raise AnnotationError(path, f"malformed csv: {err}") from err
+        for lineno, fields in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+            if not fields or all(not x.strip() for x in fields):
+                continue
+            if lineno == 1 and _is_header(fields):
+                continue
+            if len(fields) != 4:
+                raise AnnotationError(
+                    path,
+                    f"line {lineno}: expected 4 fields (youtube_id,start_seconds,label,split), "
+                    f"got {len(fields)}: {','.join(fields)[:120]!r}",
+                )
+            ytid, start_s, label, split = (clean_field(x) for x in fields)
+            ytid = normalize_id(ytid)
+            try:
+                start_f = float(start_s)
+            except ValueError:
+                start_f = math.nan
+            if not math.isfinite(start_f) or start_f != int(start_f) or start_f < 0:
+                raise AnnotationError(
+                    path, f"line {lineno}: start_seconds {start_s!r} is not a non-negative integer"
+                )
+            if split not in ("train", "test"):
+                raise AnnotationError(
+                    path, f"line {lineno}: split {split!r} is neither 'train' nor 'test'"
+                )
+            if not ytid or not label:
+                raise AnnotationError(path, f"line {lineno}: empty youtube_id or label")
+            row = VGGSoundRow(ytid, int(start_f), label, split)
+            if row.id in seen:
+                duplicates += 1
+                continue
+            seen.add(row.id)
+            rows.append(row)
+    except csv.Error as err:
+        raise AnnotationError(path, f"malformed csv: {err}") from err
     if duplicates:
         log.warning("%s: %d duplicate clip ids ignored (first row kept)", path, duplicates)
     if not rows:
@@ -336,6 +346,7 @@ class VGGSound(VGGSoundMedia):
         self.split = split
         self.train_list = train_list
         self.csv_path = find_metadata(self.root, csv_name)
+        self.annotation_file = self.csv_path
         rows = parse_vggsound_csv(self.csv_path)
         self.classes = sorted({r.label for r in rows})
         index = self._class_index()
@@ -358,7 +369,10 @@ class VGGSound(VGGSoundMedia):
         if self.train_list is None:
             return [r.id for r in rows if r.split == "train"]
         list_path = find_metadata(self.root, self.train_list)
+        self.annotation_file = list_path
         listed = list(dict.fromkeys(read_ids(list_path)))
+        # a list in another id form (or of another dataset) raises here, naming both sides
+        match_ids(list_path, listed, by_id, what=f"clips of {self.csv_path.name}")
         unknown = [i for i in listed if i not in by_id]
         if unknown:
             # No label for these: they cannot be used; counted, not fatal.

@@ -17,6 +17,10 @@ Sources:
 * Ground truth: the reference loaders rasterise the clipped boxes at 224 px
   and take their union (EZ-VSL, SLAVC ``bbox2gtmap``):
   :func:`avbench.data.datasets.ssl_layout.boxes_to_gt_map` with ``"union"``.
+* Item ids: the ``file`` of ``vggss.json`` (the VGGSound clip id; a repeated
+  ``file`` raises). A subset list matching none or fewer than 50% of the json's
+  clips raises :class:`~avbench.data.id_lists.IdListMismatchError`; above that
+  any unknown id raises naming its row.
 * Classes: the sorted labels of ``vggsound.csv`` when present (the index space
   of :class:`~avbench.data.datasets.vggsound.VGGSound`), else the sorted
   classes of ``vggss.json``.
@@ -33,7 +37,7 @@ from avbench.data.datasets.ssl_layout import boxes_to_gt_map, find_metadata, opt
 from avbench.data.datasets.vggsound import ClipRecord, Source, VGGSoundMedia, parse_vggsound_csv
 from avbench.data.datasets.vggss_annotations import VGGSS_JSON, parse_vggss_json
 from avbench.data.errors import AnnotationError
-from avbench.data.id_lists import read_ids
+from avbench.data.id_lists import match_ids, read_ids
 
 VGGSSSubset = Literal["all", "heard", "unheard"]
 
@@ -93,13 +97,18 @@ class VGGSS(VGGSoundMedia):
             raise ValueError("VGGSS needs an integer image_size (gt_map resolution)")
         self.subset = subset
         self.json_path = find_metadata(self.root, json_name)
+        self.annotation_file = self.json_path
         entries, order, self.box_report = parse_vggss_json(self.json_path)
         if subset == "all":
             ids = order
         else:
             list_path = find_metadata(self.root, VGGSS_SUBSET_LISTS[subset])
+            self.annotation_file = list_path
+            listed = read_ids(list_path)
+            # a list in another id form raises naming both sides; then every id must be known
+            match_ids(list_path, listed, entries, what=f"clips of {self.json_path.name}")
             ids = []
-            for lineno, ident in enumerate(read_ids(list_path), start=1):
+            for lineno, ident in enumerate(listed, start=1):
                 if ident not in entries:
                     raise AnnotationError(
                         list_path, f"row {lineno}: clip {ident!r} is not in {self.json_path.name}"

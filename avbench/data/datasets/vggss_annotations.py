@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from avbench.data.errors import AnnotationError, MissingFileError
+from avbench.data.errors import AnnotationError
+from avbench.data.id_lists import normalize_id, read_text
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +110,7 @@ def parse_vggss_json(
     naming the file and the entry; bad coordinate *values* are repaired and
     counted (see :class:`BoxReport`).
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError as err:
-        raise MissingFileError(path) from err
+    text = read_text(path)  # BOMs, UTF-16 (id_lists); MissingFileError if absent
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -127,6 +125,8 @@ def parse_vggss_json(
         if not isinstance(item, dict) or not all(key in item for key in ("file", "class", "bbox")):
             raise AnnotationError(path, f"{where}: expected keys 'file', 'class', 'bbox'")
         ident, cls, raw_boxes = item["file"], item["class"], item["bbox"]
+        if isinstance(ident, str):
+            ident = normalize_id(ident)  # "<id>.mp4" -> "<id>", the one id rule (id_lists)
         if not isinstance(ident, str) or not ident or not isinstance(cls, str) or not cls:
             raise AnnotationError(path, f"{where}: 'file' and 'class' must be non-empty strings")
         where = f"entry {k} ({ident})"

@@ -298,3 +298,26 @@ def test_tiny_deleted_audio_skip_and_error(tiny, tmp_path):
         FlickrSoundNet(copy, "test", image_size=32)
     ds = FlickrSoundNet(copy, "test", image_size=32, missing="skip")
     assert victim not in {r.id for r in ds.records} and ds.skipped["file does not exist"] == 1
+
+
+def test_frame_interpolation_reaches_every_split_and_matches_io(fixture_root):
+    """The paper configs' ``frame_interpolation: bicubic`` is what the loader resizes with."""
+    from avbench.data import FlickrSoundNetDataModule
+    from avbench.data.io import read_image
+
+    stripes = np.zeros((32, 32, 3), np.uint8)
+    stripes[:, ::3] = 255  # fine detail: bilinear and bicubic resizing differ
+    path = fixture_root / "test" / "frames" / f"{TEST[0]}.jpg"
+    write_image(path, stripes)
+    got = {}
+    for mode in ("bilinear", "bicubic"):
+        dm = FlickrSoundNetDataModule(fixture_root, image_size=12, num_workers=0,
+                                      clip_seconds=1.0, frame_interpolation=mode)
+        test = dm.dataset("test")
+        assert test.frame_interpolation == mode and dm.dataset("train").frame_interpolation == mode
+        got[mode] = next(s["image"] for s in (test[i] for i in range(len(test)))
+                         if s["id"] == TEST[0])
+        assert torch.equal(got[mode], read_image(path, 12, interpolation=mode))
+    assert not torch.equal(got["bilinear"], got["bicubic"])
+    with pytest.raises(ValueError, match="frame_interpolation"):
+        FlickrSoundNetDataModule(fixture_root, frame_interpolation="nearest")

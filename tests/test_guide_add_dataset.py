@@ -78,7 +78,8 @@ class ToyClips(AVDataset):
     def load(self, record: Any) -> dict[str, Any]:
         clip, label = record
         audio = io.read_audio(self.root / "audio" / f"{clip}.wav", self.sample_rate)
-        image = io.read_image(self.root / "frames" / f"{clip}.jpg", self.image_size)
+        image = io.read_image(self.root / "frames" / f"{clip}.jpg", self.image_size,
+                              interpolation=self.frame_interpolation)  # set by the datamodule
         return {"id": clip, "audio": audio, "image": image, "label": label}
 
 

@@ -21,7 +21,7 @@ one, ``batch_size`` is the per-device batch, as before.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 from torch.utils.data import DataLoader
@@ -67,6 +67,9 @@ class AVDataModule(L.LightningDataModule):
             keeping the aspect ratio, bicubic, random crop, flip); for it
             the training split is loaded at its stored size
             (:attr:`native_train_frames`). Val and test are never augmented.
+        frame_interpolation: how every split's frames are resized to
+            ``image_size``: ``"bilinear"`` (default, the CPU configs) or
+            ``"bicubic"`` (the references' test transform; the paper configs).
         global_batch_size: the global training batch (over all devices);
             ``None`` (default) = the attached model's ``global_batch_size``
             if it has one, else ``batch_size`` per device. Must be divisible
@@ -90,6 +93,7 @@ class AVDataModule(L.LightningDataModule):
         cache: bool = False,
         train_augment: TrainAugment = "none",
         global_batch_size: int | None = None,
+        frame_interpolation: Literal["bilinear", "bicubic"] = "bilinear",
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -108,6 +112,10 @@ class AVDataModule(L.LightningDataModule):
             raise ValueError(f"global_batch_size must be >= 1, got {global_batch_size}")
         self.train_augment = train_augment
         self.global_batch_size = global_batch_size
+        if frame_interpolation not in ("bilinear", "bicubic"):
+            raise ValueError(
+                f"frame_interpolation must be 'bilinear' or 'bicubic', got {frame_interpolation!r}")
+        self.frame_interpolation = frame_interpolation
         self.datasets: dict[str, AVDataset] = {}
         #: the resolved training batch (set by :meth:`resolve_batch_size`)
         self.batch_plan: dict[str, int | str] = {}
@@ -199,6 +207,7 @@ class AVDataModule(L.LightningDataModule):
     def _build(self, split: str) -> AVDataset:
         """``build_dataset(split)``; the training split at native frame size when needed."""
         dataset = self.build_dataset(split)
+        dataset.frame_interpolation = self.frame_interpolation
         if split == "train" and self.native_train_frames and hasattr(dataset, "image_size"):
             # the dataset reads ``image_size`` when it loads a frame: None = as stored
             dataset.image_size = None

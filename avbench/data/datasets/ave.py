@@ -306,7 +306,8 @@ class AVE(AVDataset):
             begin = min(max(begin, 0), total - n)
             wave = wave[..., begin : begin + n]
         audio = io.fit_length(wave, n, mode="center")
-        image = io.read_video_frame(path, t=centre_s, size=self.image_size)
+        image = io.read_video_frame(path, t=centre_s, size=self.image_size,
+                                   interpolation=self.frame_interpolation)
         event = torch.zeros(self.video_seconds)
         event[record.start : record.end] = 1.0
         sample: dict[str, Any] = {
@@ -323,6 +324,7 @@ class AVE(AVDataset):
             sample["frames"] = io.read_video_frames(
                 path, fps=self.num_frames / self.video_seconds, start=0.0,
                 duration=float(self.video_seconds), num_frames=self.num_frames, size=self.image_size,
+                interpolation=self.frame_interpolation,
             )
         return sample
 

@@ -259,7 +259,7 @@ class AVSBench(AVDataset):
     # --- loading ------------------------------------------------------
     def load(self, record: AVSRecord) -> dict[str, Any]:
         size = self.image_size
-        frames = torch.stack([io.read_image(p, size=size) for p in record.frames])
+        frames = torch.stack([io.read_image(p, size=size, interpolation=self.frame_interpolation) for p in record.frames])
         masks = torch.zeros(NUM_FRAMES, size, size)
         valid = torch.zeros(NUM_FRAMES, dtype=torch.bool)
         for k, path in zip(record.mask_index, record.masks):

@@ -52,6 +52,9 @@ class AVDataset(Dataset):
     """
 
     name: str = "dataset"
+    #: how frames are resized to ``image_size`` (``"bilinear"``; the paper configs of the
+    #: EZ-VSL line and JSA use ``"bicubic"`` as their test transforms do); set by the datamodule
+    frame_interpolation: Literal["bilinear", "bicubic"] = "bilinear"
 
     def __init__(self, root: str | Path, *, missing: MissingPolicy = "error") -> None:
         if missing not in ("error", "skip"):

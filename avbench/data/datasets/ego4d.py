@@ -319,7 +319,8 @@ class Ego4DClips(AVDataset):
             fps, n = self.num_frames / self.clip_seconds, self.num_frames
         else:
             fps, n = self.fps, max(1, math.ceil(self.fps * self.clip_seconds - 1e-6))
-        frames = io.read_video_frames(path, fps, start=start, num_frames=n, size=self.image_size)
+        frames = io.read_video_frames(path, fps, start=start, num_frames=n, size=self.image_size,
+                                      interpolation=self.frame_interpolation)
         label, verb = self.label_of(record)
         sample: dict[str, Any] = {
             "id": record.clip_id,

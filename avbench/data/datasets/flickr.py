@@ -269,7 +269,8 @@ class FlickrSoundNet(AVDataset):
         paths = self.paths(record.id)
         sample: dict[str, Any] = {
             "id": record.id,
-            "image": read_image(paths["image"], self.image_size),
+            "image": read_image(paths["image"], self.image_size,
+                                interpolation=self.frame_interpolation),
             "audio": load_audio_window(paths["audio"], self.sample_rate, self.clip_seconds),
         }
         if self.split == "test":

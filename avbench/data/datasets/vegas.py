@@ -152,7 +152,8 @@ class VEGAS(AVDataset):
         audio = io.fit_length(wave, int(round(self.clip_seconds * self.sample_rate)), mode="center")
         sample: dict[str, Any] = {
             "id": record.id,
-            "image": io.read_video_frame(record.video, t=None, size=self.image_size),
+            "image": io.read_video_frame(record.video, t=None, size=self.image_size,
+                                         interpolation=self.frame_interpolation),
             "audio": audio,
             "label": self.class_to_idx[record.class_name],
             "class_name": record.class_name,
@@ -162,7 +163,7 @@ class VEGAS(AVDataset):
             seconds = io.probe(record.video).duration or self.clip_seconds
             sample["frames"] = io.read_video_frames(
                 record.video, fps=self.num_frames / seconds, num_frames=self.num_frames,
-                size=self.image_size,
+                size=self.image_size, interpolation=self.frame_interpolation,
             )
         return sample
 

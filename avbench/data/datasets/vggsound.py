@@ -276,10 +276,12 @@ class VGGSoundMedia(AVDataset):
     def _load_media(self, ident: str) -> dict[str, Tensor]:
         paths = self.media_paths(ident)
         if self.source == "video":
-            image = read_video_frame(paths["video"], None, self.image_size)
+            image = read_video_frame(paths["video"], None, self.image_size,
+                                     interpolation=self.frame_interpolation)
             audio = load_audio_window(paths["video"], self.sample_rate, self.clip_seconds)
         else:
-            image = read_image(paths["image"], self.image_size)
+            image = read_image(paths["image"], self.image_size,
+                               interpolation=self.frame_interpolation)
             audio = load_audio_window(paths["audio"], self.sample_rate, self.clip_seconds)
         return {"image": image, "audio": audio}
 

@@ -17,14 +17,20 @@ For every subcommand, before parsing:
   (``EZVSL``) or path; ``--data`` a class name (``VGGSoundDataModule``): every
   model and datamodule module is imported, so jsonargparse knows them.
 
-Errors of the command line (a missing ``--data``, an unknown option, a config
-file that is nowhere) end in a message and exit code 2; a fit that trained
-nothing in exit code 1.
+Errors of the command line (an unknown subcommand, with the closest one
+suggested; a missing ``--data``; an unknown ``--model``/``--data`` class, with
+the registered ones listed; an unknown option; a config file that is nowhere)
+end in a message and exit code 2. A fit that trained nothing and the data
+layer's errors (:class:`~avbench.data.errors.MediaError`: a missing dataset
+root or file, corrupt media, a bad annotation or id list) print one line
+``avbench SUBCOMMAND: error: ...`` and exit with code 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import importlib
 import sys
 import warnings
 from collections.abc import Sequence
@@ -68,36 +74,105 @@ def _component_classes() -> tuple[dict[str, type], list[type]]:
     return dict(REGISTRY), datamodules
 
 
+class UnknownComponentError(ValueError):
+    """``--model``/``--data`` names no registered model, known class or importable class path."""
+
+
+def _subclass_names(base: type) -> set[str]:
+    """The ``__name__`` of every (imported) subclass of ``base``, recursively."""
+    names, todo = set(), list(base.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
+
+
+def _importable(dotted: str) -> bool:
+    module, _, attr = dotted.rpartition(".")
+    try:
+        return isinstance(getattr(importlib.import_module(module), attr, None), type)
+    except (ImportError, ValueError):
+        return False
+
+
+def check_component(flag: str, value: str) -> None:
+    """Refuse a ``--model``/``--data`` class that jsonargparse would only answer with a Union dump.
+
+    ``value`` passes when it is a registry name or class name of an imported
+    subclass (:class:`~avbench.models.AVModel` / ``AVDataModule``), an
+    importable ``module.Class`` path, or anything that is not a bare class
+    spelling (a config file, inline YAML/JSON: jsonargparse judges those).
+
+    Raises:
+        UnknownComponentError: the message lists the registered names and classes.
+    """
+    from avbench.data.datamodules import AVDataModule
+    from avbench.models import AVModel
+
+    if any(c in value for c in "{}:/\\ ") or value.endswith((".yaml", ".yml", ".json")):
+        return
+    registry, datamodules = _component_classes()
+    if flag == "--model":
+        known = set(registry) | _subclass_names(AVModel)
+        listed = ", ".join(f"{n} ({c.__name__})" for n, c in sorted(registry.items()))
+        what = "models (registry name and class)"
+    else:
+        known = _subclass_names(AVDataModule) - {"AVDataModule"}
+        listed = ", ".join(sorted(c.__name__ for c in datamodules))
+        what = "datamodule classes"
+    if value in known or ("." in value and _importable(value)):
+        return
+    close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.6)
+    hint = f"Did you mean {close[0]!r}? " if close else ""
+    raise UnknownComponentError(
+        f"unknown {flag} {value!r}. {hint}Registered {what}: {listed}; "
+        "or a full class path module.Class.")
+
+
 def resolve_argv(args: Sequence[str]) -> list[str]:
     """``args`` with every ``--config``/``-c`` path resolved and registry ``--model`` names
     turned into class paths (module docstring).
 
     Raises:
         FileNotFoundError: a ``--config`` file that is neither given nor shipped.
+        UnknownComponentError: ``--model``/``--data`` names no known class (:func:`check_component`).
     """
     from avbench.configs import resolve_config
 
-    registry = _component_classes()[0] if args and args[0] in LIGHTNING_COMMANDS else {}
+    lightning = bool(args) and args[0] in LIGHTNING_COMMANDS
+    registry = _component_classes()[0] if lightning else {}
     out: list[str] = []
     it = iter(args)
     for a in it:
         flag, eq, value = a.partition("=")
-        if flag in ("--config", "-c", "--model"):
+        if flag in ("--config", "-c", "--model", "--data"):
             if not eq:
                 nxt = next(it, None)
                 if nxt is None:
                     out.append(a)
                     break
                 value = nxt
+            if flag in ("--model", "--data") and lightning:
+                check_component(flag, value)
             if flag == "--model":
                 cls = registry.get(value)
                 value = f"{cls.__module__}.{cls.__name__}" if cls is not None else value
-            else:
+            elif flag != "--data":
                 value = str(resolve_config(value))
             out.extend([flag, value])
         else:
             out.append(a)
     return out
+
+
+def unknown_command_message(name: str) -> str:
+    """``avbench NAME`` for a NAME that is no subcommand: every subcommand and the closest one."""
+    commands = [*LIGHTNING_COMMANDS, *SUITE_COMMANDS]
+    close = difflib.get_close_matches(name, commands, n=1, cutoff=0.5)
+    hint = f" Did you mean 'avbench {close[0]}'?" if close else ""
+    return (f"avbench: error: unknown subcommand {name!r} (choose from "
+            f"{', '.join(repr(c) for c in commands)}).{hint} `avbench --help` describes them.")
 
 
 def _missing_data_message(subcommand: str) -> str:
@@ -139,6 +214,7 @@ def _lightning_cli(argv: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``avbench`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    from avbench.data.errors import MediaError
     from avbench.runner.fit_checks import FitCheckError
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -146,9 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         overview_parser().print_help()
         return 0 if args else 2
     name = args[0]
+    if not name.startswith("-") and name not in LIGHTNING_COMMANDS and name not in SUITE_COMMANDS:
+        print(unknown_command_message(name), file=sys.stderr)
+        return 2
     try:
         args = resolve_argv(args)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, UnknownComponentError) as err:
         print(f"avbench {name}: error: {err}", file=sys.stderr)
         return 2
     try:
@@ -164,7 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"avbench {name}: error: {msg}\ntip: avbench {name} --help", file=sys.stderr)
         return 2
-    except FitCheckError as err:
+    except (FitCheckError, MediaError) as err:
+        # MediaError: the data layer's errors (missing root or file, corrupt media, bad
+        # annotations or id lists) name the file: one line, no traceback
         print(f"avbench {name}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C outside a run's own handler (imports, parsing, setup)
@@ -172,8 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-__all__ = ["LIGHTNING_COMMANDS", "SUITE_COMMANDS", "main", "overview_parser", "parse_assignments",
-           "resolve_argv"]
+__all__ = ["LIGHTNING_COMMANDS", "SUITE_COMMANDS", "UnknownComponentError", "check_component", "main",
+           "overview_parser", "parse_assignments", "resolve_argv", "unknown_command_message"]
 
 
 if __name__ == "__main__":

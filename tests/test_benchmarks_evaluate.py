@@ -216,7 +216,7 @@ def test_vggss_loc_and_retrieval_and_shared_outputs():
     m = fake_model("oracle", {"embed", "localize"}, embed=embed, localize=localize)
     dm = FakeDM(flickr_items(), batch_size=2)
     r = evaluate(m, "vggss", dm, progress=False)
-    assert r.metrics["a2v_r1"] == 1.0 and r.metrics["v2a_r10"] == 1.0
+    assert r.metrics["a2v_r1"] == 1.0 and "v2a_r10" not in r.metrics  # 5 items: R@10 trivial
     assert r.metrics["ap50"] == pytest.approx(3 / 5)
     assert n_calls == {"embed": 3, "localize": 3}
     assert list(r.metrics)[:3] == ["ap50", "auc", "mean_ciou"]

@@ -221,3 +221,47 @@ def test_fit_logs_metrics_to_csv_by_default(vggsound_root: Path, tmp_path):
     (metrics,) = (tmp_path / "lightning_logs").glob("version_*/metrics.csv")
     header = metrics.read_text().splitlines()[0].split(",")
     assert "val/loss" in header and "train/loss_epoch" in header
+
+
+@pytest.mark.parametrize(("typo", "closest"), [("fitt", "fit"), ("synht", "synth"),
+                                                ("bencmark", "benchmark"), ("leaderbord", "leaderboard")])
+def test_unknown_subcommand_lists_every_one_and_the_closest(typo: str, closest: str, capsys):
+    assert main([typo, "--help"]) == 2
+    err = capsys.readouterr().err
+    assert f"unknown subcommand {typo!r}" in err and f"Did you mean 'avbench {closest}'?" in err
+    for name in ("fit", "validate", "test", "predict", "synth", "benchmark", "leaderboard"):
+        assert f"'{name}'" in err
+    assert f"avbench {typo} --help" not in err  # no tip naming a command that does not exist
+
+
+def test_unknown_model_and_data_list_the_registered_ones(capsys):
+    assert main(["fit", "--model", "EZVSLX", "--data", "VGGSoundDataModule"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown --model 'EZVSLX'" in err and "Did you mean 'EZVSL'?" in err
+    assert "ezvsl (EZVSL)" in err and "jsa (JointSlotSSL)" in err and "slavc (SLAVC)" in err
+    assert "Union" not in err and len(err.splitlines()) == 1
+    assert main(["fit", "--model", "ezvsl", "--data=VGGSoundDataModul"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown --data 'VGGSoundDataModul'" in err and "AVEDataModule" in err
+    assert "Did you mean 'VGGSoundDataModule'?" in err
+    assert main(["fit", "--model", "avbench.models.NoSuchModel"]) == 2
+    assert "unknown --model 'avbench.models.NoSuchModel'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["ezvsl", "EZVSL", "JointSlotSSL", "avbench.models.ezvsl.EZVSL",
+                                   '{"class_path": "EZVSL"}', "model.yaml"])
+def test_known_model_spellings_pass_the_check(value: str):
+    from avbench.cli import check_component
+
+    check_component("--model", value)  # no error: jsonargparse takes these
+    check_component("--data", "avbench.data.VGGSoundDataModule")
+
+
+def test_data_layer_errors_are_one_line_exit_1(tmp_path: Path, capsys):
+    root = tmp_path / "nonexist"
+    argv = ["fit", "--model", "ezvsl", "--data", "VGGSoundDataModule", "--data.root", str(root),
+            "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path / "w")]
+    assert main(argv) == 1  # raised MissingFileError would fail the test: main catches it
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"avbench fit: error: {root}: dataset root directory does not exist"
+    assert not any("Traceback" in line for line in err)

@@ -154,3 +154,20 @@ def test_plan_takes_the_benchmarks_of_the_datamodule_family(dm_class, kwargs, ru
     assert all(plan.not_run.values())  # every benchmark not run says why
     (tmp_path / "avbench_synthetic.json").write_text("{}")  # a synthetic root adds graph recovery
     assert "synthetic-graph-recovery" in plan_datamodule(CenterPriorBaseline(), dm).not_run
+
+
+def test_test_with_a_missing_frame_is_a_failed_row_without_traceback(tiny_vggsound, tmp_path,
+                                                                     capsys, caplog):
+    import json
+    import shutil
+
+    root = shutil.copytree(tiny_vggsound, tmp_path / "vggsound")
+    first = json.loads((root / "metadata" / "vggss.json").read_text())[0]["file"]
+    gone = root / "frames" / f"{first}.jpg"
+    gone.unlink()
+    assert main(["test", *_args("ezvsl", root, tmp_path / "test")]) == 1
+    printed = capsys.readouterr().out
+    row = next(line for line in printed.splitlines() if line.startswith("vggss "))
+    assert " failed " in row and "MissingFileError" in row and str(gone) in row
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors and all("Traceback" not in m and str(gone) in m for m in errors)

@@ -136,3 +136,18 @@ def test_normalize_id_strips_extension_quotes_and_invisible_characters() -> None
     assert normalize_id(' "\ufeffabc_000001.MP4"\u200b ') == "abc_000001"
     assert normalize_id("baby_cry/video_00001") == "baby_cry/video_00001"  # VEGAS ids keep their folder
     assert normalize_id("1234.5") == "1234.5"  # only media extensions are removed
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "\ufeff\r\n"])
+def test_empty_list_says_it_is_empty(vgg_root: Path, tmp_path: Path, content: str) -> None:
+    empty = vgg_root / "metadata" / "vggsound_144k.txt"
+    empty.write_text(content, encoding="utf-8")
+    with pytest.raises(IdListMismatchError, match=r"vggsound_144k.txt: the list is empty") as err:
+        VGGSound(vgg_root, "train", train_list="vggsound_144k.txt")
+    assert "0 of its 0" not in str(err.value) and "6 clips of vggsound.csv" in str(err.value)
+    root = tmp_path / "flickr"
+    (root / "metadata").mkdir(parents=True)
+    write_image(root / "test" / "frames" / "101.jpg", np.zeros((8, 8, 3), np.uint8))
+    (root / "metadata" / "flickr_test.csv").write_text(content, encoding="utf-8")
+    with pytest.raises(IdListMismatchError, match=r"flickr_test.csv: the list is empty"):
+        FlickrSoundNet(root, "test")

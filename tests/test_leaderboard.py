@@ -292,3 +292,45 @@ def test_benchmark_where_every_run_failed(tmp_path):
                                               "2/3"]
     csv = pd.read_csv(tmp_path / "lb" / "overview.csv").set_index("model")
     assert csv["flickr-test"].isna().all() and csv.loc["ezvsl", "coverage"] == 2
+
+
+def _with(rec, **update):
+    return rec.model_copy(update=update)
+
+
+def test_sample_counts_and_fit_warning_markers(tmp_path):
+    """A benchmark on few samples names them on its page and in the overview notes; rows with
+    fit warnings are marked † in every table, with a legend; rows without are not."""
+    from avbench.runner.leaderboard import FEW_SAMPLES, render_overview
+
+    store = ResultStore(FIXTURE)
+    records, _ = store.load_all()
+    vggss = [r for r in records if r.benchmark == "vggss"]
+    flickr = [r for r in records if r.benchmark == "flickr-test"]
+    warned = "val-too-small: 1 val sample(s)"
+    vggss = [_with(r, tasks=[{"task": "localization", "info": {"n": 12}}],
+                   warnings=[warned] if r.model == "fnac" else []) for r in vggss]
+    flickr = [_with(r, timings=r.timings.model_copy(update={"eval_samples": 250})) for r in flickr]
+    tv, tf = benchmark_table(vggss), benchmark_table(flickr)
+    assert tv.n_samples == (12, 12) and tf.n_samples == (250, 250)
+    md, csv = render_benchmark(tv)
+    assert f"Evaluated samples: 12 (fewer than {FEW_SAMPLES}" in md
+    assert "Evaluated samples: 250." in render_benchmark(tf)[0]
+    lines = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
+    assert "fnac †" in lines and "⚠ ezvsl" in lines and "⚠ ezvsl †" not in lines
+    assert "†: the row's checkpoint selection is doubtful" in md
+    assert csv.set_index("model").loc["fnac", "fit_warnings"]
+    assert int(csv.set_index("model").loc["ezvsl", "n_samples"]) == 12
+    ov, ov_csv = render_overview([tf, tv])
+    labels = [line.split("|")[1].strip() for line in ov.splitlines()[2:]]
+    assert "fnac †" in labels and "⚠ ezvsl" in labels
+    assert "†" not in render_benchmark(tf)[0]  # flickr has no warned row
+
+    # the written overview: legend and few-samples note
+    fixture = tmp_path / "store"
+    for r in vggss + flickr:
+        ResultStore(fixture).write(r)
+    write_leaderboard(fixture, tmp_path / "lb", date=DATE, wandb_mode="disabled", plots=False)
+    overview = (tmp_path / "lb" / "overview.md").read_text()
+    assert "†: doubtful checkpoint selection" in overview
+    assert "- vggss: 12 evaluated samples" in overview and "flickr-test:" not in overview

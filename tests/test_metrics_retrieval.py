@@ -162,3 +162,32 @@ def test_random_embeddings_score_chance():
     r, nn = n // c, n
     expected_map = sum(1 / p + (r - 1) / (nn - 1) * (p - 1) / p for p in range(1, nn + 1)) / nn
     assert s["map"].item() == pytest.approx(expected_map, abs=0.03)
+
+
+def test_recall_at_k_not_smaller_than_the_gallery_is_left_out():
+    """4 items: R@5 and R@10 would be 1.0 for any embeddings; only R@1 is computed."""
+    from avbench.metrics import NotScorableError
+    from avbench.metrics.retrieval import trivial_recall
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g)
+    m = CrossModalRetrieval(ks=(1, 4, 5), compute_map=False, relevance="instance")
+    m.update(x, y, ids=[f"c{i}" for i in range(4)])
+    out = m.compute()
+    assert {k for k in out if "_r" in k} == {"a2v_r1", "v2a_r1"}
+    assert set(m.undefined) == {"a2v_r4", "a2v_r5", "v2a_r4", "v2a_r5"}
+    assert "gallery of 4 items" in m.undefined["a2v_r4"]
+    assert trivial_recall((1, 3, 4), 4).keys() == {4}
+    # the same R@1 as without the trivial k
+    ref = CrossModalRetrieval(ks=(1,), compute_map=False, relevance="instance")
+    ref.update(x, y, ids=[f"c{i}" for i in range(4)])
+    assert float(out["a2v_r1"]) == float(ref.compute()["a2v_r1"])
+    # nothing left to compute: not scorable
+    only = CrossModalRetrieval(ks=(5, 10), compute_map=False, relevance="instance")
+    only.update(x, y, ids=[f"c{i}" for i in range(4)])
+    with pytest.raises(NotScorableError, match="k >= gallery size"):
+        only.compute()
+    # with MAP the metric still scores
+    with_map = CrossModalRetrieval(ks=(5,), compute_map=True, relevance="instance")
+    with_map.update(x, y, ids=[f"c{i}" for i in range(4)])
+    assert "map" in with_map.compute() and "a2v_r5" in with_map.undefined

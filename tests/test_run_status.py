@@ -298,6 +298,13 @@ def test_runner_marks_doubtful_selections_and_the_leaderboard_shows_them(tmp_pat
     write_leaderboard(tmp_path / "results", tmp_path / "lb", plots=False, wandb_mode="disabled")
     page = (tmp_path / "lb" / "vggss.md").read_text()
     assert "fit warning: val-too-small" in page and "fit warning: val-monitor-constant" in page
+    # every table marks the rows (benchmark page and overview) with a legend line
+    overview = (tmp_path / "lb" / "overview.md").read_text()
+    for text in (page, overview):
+        rows = [line for line in text.splitlines() if line.startswith("| ") and "(trivial)" not in line
+                and "Model" not in line]
+        assert rows and all(" †" in line.split("|")[1] for line in rows), text
+        assert "†: " in text
 
 
 def test_a_bare_nan_main_score_is_never_ok(ego4d_all_positive, monkeypatch):
@@ -311,3 +318,37 @@ def test_a_bare_nan_main_score_is_never_ok(ego4d_all_positive, monkeypatch):
     res = evaluate(_baseline("random-embedding"), "ego4d-discovery", dm, progress=False)
     assert res.status == "failed" and res.main_value is None
     assert "main score roc_auc is nan without a reason" in res.reason
+
+
+def test_ego4d_retrieval_recall_at_k_beyond_the_gallery_is_left_out(ego4d_all_positive):
+    """5 items: R@5 and R@10 are 1.0 for any ranking, so they are not computed (reasons in
+    the task info); R@1, the main score, is."""
+    from avbench.data import Ego4DClipsDataModule
+
+    dm = Ego4DClipsDataModule(**_ego4d_dm_cfg(ego4d_all_positive)["init_args"])
+    res = evaluate(_baseline("random-embedding"), "ego4d-retrieval", dm, progress=False)
+    assert res.status == "ok", res
+    assert set(res.metrics) == {"a2v_r1", "v2a_r1"} and res.main_value == res.metrics["a2v_r1"]
+    (task,) = res.tasks
+    assert task.info["n"] == 5
+    assert set(task.info["undefined"]) == {"a2v_r5", "a2v_r10", "v2a_r5", "v2a_r10"}
+    assert "gallery of 5 items" in task.info["undefined"]["a2v_r5"]
+
+
+def test_retrieval_main_score_beyond_the_gallery_is_not_scorable(ego4d_all_positive):
+    from avbench.benchmarks.meta import BenchmarkMeta
+    from avbench.benchmarks.registry import BENCHMARKS, register
+    from avbench.data import Ego4DClipsDataModule
+
+    meta = register(BenchmarkMeta(
+        name="ego4d-retrieval-r5", dataset="ego4d", split="test",
+        tasks=[{"task": "retrieval", "ks": [1, 5], "relevance": "instance"}],
+        metrics=["a2v_r1", "a2v_r5", "v2a_r1", "v2a_r5"], main_score="a2v_r5"), overwrite=True)
+    try:
+        dm = Ego4DClipsDataModule(**_ego4d_dm_cfg(ego4d_all_positive)["init_args"])
+        res = evaluate(_baseline("random-embedding"), meta.name, dm, progress=False)
+    finally:
+        BENCHMARKS.pop(meta.name, None)
+    assert res.status == "not-scorable", res
+    assert "main score a2v_r5" in res.reason and "k >= gallery size" in res.reason
+    assert res.main_value is None

@@ -170,7 +170,8 @@ def test_mock_suite_expected_results_and_schema(tmp_path, data_root):
     assert rec.config["model"]["init_args"]["dim"] == 8  # resolved: defaults filled in
     assert rec.config["trainer"]["max_epochs"] == 1 and rec.config["seed"] == 1
     assert set(rec.fingerprint_parts) == {"config", "data", "code"}
-    assert {"ap50", "auc", "mean_ciou", "a2v_r1", "v2a_r10"} <= set(rec.metrics)
+    assert {"ap50", "auc", "mean_ciou", "a2v_r1", "v2a_r5"} <= set(rec.metrics)
+    assert "v2a_r10" not in rec.metrics  # 8 test items: R@10 would be a trivial 1.0
     assert rec.main_score == "ap50" and rec.main_value == rec.metrics["ap50"]
     assert rec.selection.split == "val" and rec.selection.monitor == "val/loss"
     assert rec.selection.best_score is not None and Path(rec.selection.checkpoint).exists()

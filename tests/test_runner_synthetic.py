@@ -64,7 +64,7 @@ def test_registered_model_on_tiny_synthetic_suite(tmp_path, roots):
     out = tmp_path / "leaderboards"
     write_leaderboard(tmp_path / "results", out, wandb_mode="disabled")
     overview = (out / "overview.md").read_text()
-    assert re.search(r"\|\s*ezvsl\s*\|\s*vggsound\s*\|", overview)  # any column padding
+    assert re.search(r"\|\s*ezvsl( †)?\s*\|\s*vggsound\s*\|", overview)  # padding; † = fit warnings
     assert "data preset tiny" in overview
 
 

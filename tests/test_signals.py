@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -41,11 +42,12 @@ def test_handler_raises_once_and_restores_the_previous_one():
     assert s.exit_code == 130 and s.text().startswith("INTERRUPTED by SIGINT")
 
 
-def _start(tmp_path: Path, results: Path, parallel_jobs: int = 1) -> subprocess.Popen:
+def _start(tmp_path: Path, results: Path, parallel_jobs: int = 1,
+           seeds: tuple[int, ...] = (0, 1)) -> subprocess.Popen:
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     suite = suite_dict(data, models=[{"name": "slow", "class_path": "test_signals.SlowAV"}],
-                       seeds=(0, 1), baselines=["center-prior"],
+                       seeds=seeds, baselines=["center-prior"],
                        benchmarks={"vggss": {"dataset": "toy"}}, parallel_jobs=parallel_jobs,
                        trainer_overrides={"max_epochs": 4, "limit_train_batches": 2})
     suite_file = tmp_path / "suite.yaml"
@@ -112,30 +114,95 @@ def test_signal_mid_job_then_rerun_completes(tmp_path, sig):
         assert read_result(store.path("mock", "vggss", jid)).ok
 
 
+def _log_start(log: Path) -> float:
+    """Wall-clock time (s since the epoch) of the first line of a job log."""
+    first = log.read_text().splitlines()[0]
+    return datetime.strptime(first[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
 @pytest.mark.slow  # spawned workers import torch and Lightning
-def test_sigterm_stops_parallel_workers_and_marks_their_jobs(tmp_path):
+def test_sigterm_stops_parallel_workers_and_starts_no_new_job(tmp_path):
+    """Three jobs on two workers: SIGTERM mid-fit interrupts the two in flight, the third
+    never starts (no job log begins after the signal), and the process exits within
+    seconds of the interrupted jobs recording themselves."""
     results = tmp_path / "results"
-    proc = _start(tmp_path, results, parallel_jobs=2)
-    logs = [results / "_work" / "mock" / f"slow.toy.seed{k}" / "job.log" for k in (0, 1)]
+    seeds = (0, 1, 2)
+    proc = _start(tmp_path, results, parallel_jobs=2, seeds=seeds)
+    work = results / "_work" / "mock"
+    logs = [work / f"slow.toy.seed{k}" / "job.log" for k in (0, 1)]
     deadline = time.monotonic() + 240
     while not all(p.exists() for p in logs) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     assert all(p.exists() for p in logs), proc.communicate()
-    time.sleep(1.5)
+    time.sleep(1.5)  # both fits take >= 2 s of training steps: neither has finished
+    signalled = time.time()
     os.kill(proc.pid, signal.SIGTERM)
     out, err = proc.communicate(timeout=180)
+    exited = time.time()
     assert proc.returncode == 143, (out, err)
     assert "INTERRUPTED by SIGTERM" in out
     assert "INTERRUPTED slow.toy.seed0" in out and "INTERRUPTED slow.toy.seed1" in out
-    for log in logs:
-        assert (log.parent / INTERRUPTED_MARKER).exists()
+    assert "CANCELLED (not started) slow.toy.seed2" in out, out
+    markers = [log.parent / INTERRUPTED_MARKER for log in logs]
+    assert all(m.exists() for m in markers)
+    # no job started after the signal
+    assert not (work / "slow.toy.seed2" / "job.log").exists()
+    assert all(_log_start(log) <= signalled for log in work.glob("*/job.log"))
+    # the exit follows the in-flight jobs' records within seconds, and the signal within a bound
+    assert exited - max(m.stat().st_mtime for m in markers) < 15, (out, err)
+    assert exited - signalled < 60, (out, err)
     _assert_nothing_partial(results)
-    proc = _start(tmp_path, results, parallel_jobs=2)
+    store = ResultStore(results)
+    assert not any(store.path("mock", "vggss", f"slow.toy.seed{k}").exists() for k in seeds)
+
+    proc = _start(tmp_path, results, parallel_jobs=2, seeds=seeds)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, (out, err)
-    store = ResultStore(results)
-    assert all(read_result(store.path("mock", "vggss", f"slow.toy.seed{k}")).ok for k in (0, 1))
-    assert not any((log.parent / INTERRUPTED_MARKER).exists() for log in logs)
+    assert all(read_result(store.path("mock", "vggss", f"slow.toy.seed{k}")).ok for k in seeds)
+    assert not any(m.exists() for m in markers)
+
+
+def test_worker_skips_a_job_picked_up_after_the_signal(tmp_path, monkeypatch):
+    """A worker whose pool was stopped returns the job as cancelled without running it."""
+    import multiprocessing
+    from types import SimpleNamespace
+
+    from avbench.runner import process_pool
+
+    ran = []
+    runner = SimpleNamespace(summary=RunSummary(), run_job=ran.append)
+    runner.reset_summary = lambda: setattr(runner, "summary", RunSummary())
+    stop = multiprocessing.get_context("spawn").Event()
+    monkeypatch.setattr(process_pool, "_WORKER", runner)
+    monkeypatch.setattr(process_pool, "_STOP", stop)
+    job = SimpleNamespace(id="m.d.seed0")
+    assert process_pool._worker_run_job(job).cancelled == [] and ran == [job]
+    stop.set()
+    summary = process_pool._worker_run_job(job)
+    assert summary.cancelled == ["m.d.seed0"] and ran == [job]  # not run again
+
+
+def test_sequential_run_lists_the_jobs_after_the_signal_as_cancelled(tmp_path, monkeypatch):
+    from avbench.runner.runner import Runner
+    from avbench.runner.suite import Suite, expand
+
+    suite = Suite.model_validate(suite_dict(tmp_path, seeds=(0, 1, 2), baselines=[]))
+    jobs = [job.id for job in expand(suite)]
+    runner = Runner(suite, tmp_path / "results", progress=False)
+    started = []
+
+    def run_job(job):
+        started.append(job.id)
+        if len(started) == 2:
+            runner.summary.interrupted.append(job.id)
+            raise RunInterrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(runner, "run_job", run_job)
+    summary = runner.run()
+    assert summary.exit_code == 143 and len(started) == 2
+    assert summary.interrupted == [started[1]]
+    assert started == jobs[:2] and summary.cancelled == jobs[2:] and len(jobs) > 2
+    assert f"CANCELLED (not started) {jobs[-1]}" in summary.text()
 
 
 def test_wandb_run_of_an_interrupted_job_is_finished_as_interrupted(tmp_path):

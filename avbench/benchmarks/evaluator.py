@@ -304,6 +304,11 @@ def evaluate(
     reason = None if status == "ok" else (
         f"{main.task}: {main.reason}" if status == "not-scorable" else main.reason)
     main_value = metrics.get(bench.main_score)
+    undefined = main.info.get("undefined") or {}
+    if status == "ok" and main_value is None and bench.main_score in undefined:
+        # the task left the main score out as undefined on the data (TaskRunner convention)
+        status, reason = "not-scorable", (
+            f"{main.task}: main score {bench.main_score}: {undefined[bench.main_score]}")
     if status == "ok" and (main_value is None or not math.isfinite(main_value)):
         # an undefined metric raises NotScorableError with its reason; a bare NaN is a bug
         status, reason = "failed", (

@@ -225,8 +225,14 @@ def match_ids(
     ``available`` (or when the list has no entries at all).
     """
     distinct = list(dict.fromkeys(listed))
+    if not distinct:
+        raise IdListMismatchError(
+            list_path,
+            f"the list is empty: it names no ids (it should name some of the {len(available)} "
+            f"{what}, e.g. {_examples(sorted(available))})",
+        )
     matched = [i for i in distinct if i in available]
-    if not distinct or len(matched) < min_fraction * len(distinct) or not matched:
+    if len(matched) < min_fraction * len(distinct) or not matched:
         unmatched = [i for i in distinct if i not in available]
         raise IdListMismatchError(
             list_path,

@@ -54,7 +54,13 @@ decoding fails, zero decodable frames, or frames end well before the duration
 the file declares - a truncated mp4 whose index survived; the last frame
 counts until its timestamp plus its own duration, so a frame held to the end
 of a valid file is not truncation), and
-:class:`EmptyAudioError` (no samples, or a start time past the end).
+:class:`EmptyAudioError` (no samples, or a start time past the end). Audio that
+ends before its header says is :class:`CorruptMediaError` too: a WAV whose
+``data`` chunk declares more bytes than the file holds (libsndfile and PyAV
+silently report only the samples present, so the RIFF header is read with
+``struct``), or any decoder yielding well under the declared sample count or
+stream duration. Legitimately short audio (header and data agree) is read as
+it is and tiled by :func:`fit_length`.
 
 Speed
 -----
@@ -72,6 +78,7 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +105,8 @@ from avbench.data.errors import (
 
 __all__ = [
     "MediaInfo",
+    "WavDataChunk",
+    "wav_data_chunk",
     "probe",
     "read_video_frame",
     "read_video_frames",
@@ -124,6 +133,9 @@ THREADED_MIN_PIXELS = 320 * 240
 # declare a little more than they hold; a truncated download loses far more.
 _TRUNCATION_SLACK_FRAMES = 2.0
 _TRUNCATION_SLACK_SECONDS = 0.5
+#: a WAV file may hold this much less audio than its ``data`` chunk declares before it
+#: counts as truncated (a writer's rounding or pad byte; a cut copy loses far more)
+WAV_TRUNCATION_SLACK_SECONDS = 0.01
 # Audio decoded before a seek target so the codec's overlap is warmed up.
 _AUDIO_PREROLL = 0.2
 #: a frame whose timestamp is at most this much after t counts as displayed at t
@@ -190,6 +202,79 @@ def _seconds(value: int | None, time_base: object) -> float | None:
 
 
 # --------------------------------------------------------------------------
+# truncated WAV files
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WavDataChunk:
+    """What a RIFF/WAVE header declares about its ``data`` chunk, and what the file holds.
+
+    Attributes:
+        declared_bytes: the ``data`` chunk's size field.
+        present_bytes: the bytes from the chunk's start to the end of the file.
+        block_align: bytes per sample frame (all channels), from the ``fmt `` chunk.
+        sample_rate: samples per second per channel, from the ``fmt `` chunk.
+    """
+
+    declared_bytes: int
+    present_bytes: int
+    block_align: int
+    sample_rate: int
+
+    @property
+    def missing_seconds(self) -> float:
+        """Seconds of audio the header declares beyond the end of the file (0 if none)."""
+        missing = max(self.declared_bytes - self.present_bytes, 0) // max(self.block_align, 1)
+        return missing / self.sample_rate if self.sample_rate else 0.0
+
+
+def wav_data_chunk(path: str | Path) -> WavDataChunk | None:
+    """Read the RIFF/WAVE chunk headers of ``path`` (standard library only, no decoding).
+
+    libsndfile and PyAV silently shorten a WAV whose data ends before its header
+    says (they report the samples present), so truncation is only visible here.
+    Returns ``None`` for files that are not RIFF/WAVE (RF64, AIFF, ...), that lack
+    a ``fmt ``/``data`` chunk, or whose ``data`` size is unknown (0 or 0xFFFFFFFF,
+    what streaming writers leave).
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    fmt: tuple[int, int] | None = None  # (sample_rate, block_align)
+    with path.open("rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"fmt ":
+                body = f.read(length)
+                if len(body) < 14:
+                    return None
+                sample_rate, _, block_align = struct.unpack("<IIH", body[4:14])
+                fmt = (sample_rate, block_align)
+                f.seek(length & 1, 1)
+            elif cid == b"data":
+                if fmt is None or length in (0, 0xFFFFFFFF):
+                    return None
+                return WavDataChunk(length, size - f.tell(), fmt[1], fmt[0])
+            else:
+                f.seek(length + (length & 1), 1)
+
+
+def _check_wav_complete(path: Path) -> None:
+    """Raise :class:`CorruptMediaError` if ``path`` is a WAV cut short of its declared data."""
+    chunk = wav_data_chunk(path)
+    if chunk is not None and chunk.missing_seconds > WAV_TRUNCATION_SLACK_SECONDS:
+        rate, align = chunk.sample_rate, max(chunk.block_align, 1)
+        declared, present = chunk.declared_bytes // align, max(chunk.present_bytes, 0) // align
+        raise CorruptMediaError(
+            path, f"truncated wav (the header declares {declared} samples = "
+            f"{declared / rate:.3f}s, the file holds {present} = {present / rate:.3f}s)")
+
+
+# --------------------------------------------------------------------------
 # probing
 # --------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -214,9 +299,15 @@ def probe(path: str | Path) -> MediaInfo:
 
     Useful to place a window (e.g. the centre 3 s of a clip) before reading.
     Audio-only formats readable by soundfile are probed with soundfile.
+
+    Raises:
+        MissingFileError: ``path`` is not a file.
+        CorruptMediaError: cannot be opened, or a WAV holds less audio than its
+            header declares (truncated; see :func:`wav_data_chunk`).
     """
     path = _existing(path)
     if path.suffix.lower() in SOUNDFILE_EXTENSIONS:
+        _check_wav_complete(path)
         try:
             info = sf.info(str(path))
         except (sf.LibsndfileError, RuntimeError):
@@ -533,6 +624,12 @@ def _read_soundfile(path: Path, start: float | None, duration: float | None) -> 
             data = f.read(frames=count, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as err:
             raise CorruptMediaError(path, f"audio decoding failed: {err}") from err
+    # the header's frame count (FLAC STREAMINFO, ...) promised more than decoded
+    expected = total - first if count < 0 else min(count, total - first)
+    if expected - data.shape[0] > _TRUNCATION_SLACK_SECONDS * sr:
+        raise CorruptMediaError(
+            path, f"truncated or corrupt audio (decoding gave {data.shape[0]} samples where "
+            f"the header declares {expected} from {first / sr:.3f}s)")
     return np.ascontiguousarray(data.T), sr
 
 
@@ -624,12 +721,23 @@ def read_audio(
     Without ``start``/``duration`` the whole track is read. wav/flac/ogg go
     through soundfile, everything else (and anything soundfile rejects)
     through PyAV.
+
+    A file that holds less audio than its header declares is corrupt, never
+    silently short (a short result would be tiled by :func:`fit_length`): a WAV
+    whose ``data`` chunk is cut (:func:`wav_data_chunk`), or any file whose
+    decoder yields more than 0.5 s fewer samples than its header or stream
+    duration declares. A file that is short and says so is returned as is.
+
+    Raises:
+        MissingFileError, NoAudioStreamError, EmptyAudioError, CorruptMediaError:
+            each naming ``path`` (module doc, "Errors").
     """
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     path = _existing(path)
     data: np.ndarray | None = None
     if path.suffix.lower() in SOUNDFILE_EXTENSIONS:
+        _check_wav_complete(path)  # soundfile and PyAV silently shorten a cut wav
         try:
             data, sr = _read_soundfile(path, start, duration)
         except (sf.LibsndfileError, RuntimeError) as sf_err:

@@ -32,6 +32,10 @@ Undefined cases: with fewer than 2 items, or class relevance where every item ha
 the same class, every item is relevant to every query and each ranking scores
 1.0 whatever the embeddings; ``compute()`` raises
 :class:`~avbench.metrics._common.NotScorableError` (:func:`retrieval_undefined`).
+``R@K`` with K >= the gallery size is 1.0 for any ranking (the pair is always in
+the gallery): such R@K are not computed, their reasons are in
+:attr:`CrossModalRetrieval.undefined` (:func:`trivial_recall`), and when no metric
+is left ``compute()`` raises ``NotScorableError``.
 
 Computation: ``compute()`` de-duplicates by sample key and sorts by key (see
 :mod:`avbench.metrics._common`), then ranks queries in chunks in float64.
@@ -156,6 +160,13 @@ def retrieval_undefined(labels: Tensor | None, n: int, relevance: Relevance) -> 
     return None
 
 
+def trivial_recall(ks: Sequence[int], n: int) -> dict[int, str]:
+    """The K of ``ks`` whose R@K is 1.0 for any ranking of a gallery of ``n`` items
+    (K >= n: every item, the paired one included, is in the top K), with the reason."""
+    return {k: f"R@{k} on a gallery of {n} items is 1.0 for any ranking (k >= gallery size)"
+            for k in ks if k >= n}
+
+
 def _abbrev(name: str) -> str:
     return name[0].lower()
 
@@ -173,8 +184,12 @@ class CrossModalRetrieval(KeyedMetric):
     ``update(x [B,D], y [B,D], labels=None, ids=None)``: ``labels`` LongTensor
     [B] or multi-hot [B, C] (needed for class relevance).
 
+    After ``compute()``, :attr:`undefined` maps each metric left out because it is
+    trivial on this gallery (:func:`trivial_recall`) to the reason.
+
     Raises:
-        NotScorableError: from ``compute()`` when :func:`retrieval_undefined` says so.
+        NotScorableError: from ``compute()`` when :func:`retrieval_undefined` says so, or
+            when every metric is trivial on the gallery.
     """
 
     is_differentiable = False
@@ -199,6 +214,7 @@ class CrossModalRetrieval(KeyedMetric):
         self.add_state("x", default=[], dist_reduce_fx="cat")
         self.add_state("y", default=[], dist_reduce_fx="cat")
         self.add_state("labels", default=[], dist_reduce_fx="cat")
+        self.undefined: dict[str, str] = {}
 
     @property
     def protocol(self) -> dict[str, Any]:
@@ -245,10 +261,16 @@ class CrossModalRetrieval(KeyedMetric):
         if reason is not None:
             raise NotScorableError(reason, self.metric_names())
         a, b = (_abbrev(m) for m in self.modalities)
+        trivial = trivial_recall(self.ks, int(keys.numel()))
+        self.undefined = {f"{d}_r{k}": why for d in (f"{a}2{b}", f"{b}2{a}")
+                          for k, why in trivial.items()}
+        ks = [k for k in self.ks if k not in trivial]
+        if not ks and not self.compute_map:
+            raise NotScorableError("; ".join(trivial.values()), self.metric_names())
         out: dict[str, Tensor] = {}
         for name, q, g in ((f"{a}2{b}", x, y), (f"{b}2{a}", y, x)):
-            s = retrieval_scores(q, g, labels, labels, ks=self.ks, relevance=self.relevance)
-            for k in self.ks:
+            s = retrieval_scores(q, g, labels, labels, ks=ks, relevance=self.relevance)
+            for k in ks:
                 out[f"{name}_r{k}"] = s[f"r{k}"]
             if self.compute_map:
                 out[f"{name}_map"] = s["map"]

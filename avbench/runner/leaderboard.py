@@ -6,7 +6,12 @@ finished (sample std, ddof=1; a single seed shows the mean only), the best
 mean of each column in bold (lowest for the metrics the results list in
 ``lower_is_better``, marked ↓), the seeds that finished over the seeds
 expected, and notes for failed runs, not-scorable results, fit warnings and
-train/test leaks (rows marked ⚠). A row whose results are all
+train/test leaks (rows marked ⚠). Rows with fit warnings (a doubtful checkpoint
+selection: val too small, constant monitor, first epoch) carry ``†`` on their label in
+every table, the overview included, with a legend line. Each benchmark page names the
+number of evaluated samples (the results' task info ``n``/``n_frames``, else their
+``timings.eval_samples``); the overview notes every benchmark with fewer than
+:data:`FEW_SAMPLES`. A row whose results are all
 ``not-scorable`` shows ``not scorable`` in its cells (never a number; not in
 any mean or bold), the reason in the notes.
 The overview has the main score of every benchmark and their mean, taken only
@@ -44,6 +49,10 @@ KIND = pd.CategoricalDtype(["model", "baseline"], ordered=True)
 #: one result in the long frame
 RESULT_KEY = ["suite", "benchmark", "job_id"]
 _STATS = ("mean", "std", "n")
+#: the marker of a row whose results carry fit warnings
+WARNED = "†"
+#: a benchmark evaluated on fewer samples than this gets a note in the overview
+FEW_SAMPLES = 30
 
 
 # --- the long frame ------------------------------------------------------------------------------
@@ -58,7 +67,8 @@ def scores_frame(records: Sequence[ResultRecord]) -> pd.DataFrame:
     metric, :func:`lower_is_better`), ``leak`` (note text of a leaking ok result,
     else None), ``error`` (note text of a failed result, else None),
     ``not_scorable`` (the reason of a not-scorable result, else None), ``warning``
-    (the ok result's warnings, one per line, else None) and ``record`` (the
+    (the ok result's warnings, one per line, else None), ``n_samples`` (Int64, the
+    evaluated samples, :func:`evaluated_samples`) and ``record`` (the
     :class:`ResultRecord`, for the figures).
     """
     rows: list[dict[str, Any]] = []
@@ -72,17 +82,36 @@ def scores_frame(records: Sequence[ResultRecord]) -> pd.DataFrame:
             "error": _error_text(r) if r.status == "error" else None,
             "not_scorable": (r.reason or "no reason given") if r.status == "not-scorable"
             else None,
-            "warning": "\n".join(r.warnings) if r.ok and r.warnings else None, "record": r,
+            "warning": "\n".join(_warnings(r)) if r.ok and _warnings(r) else None,
+            "n_samples": evaluated_samples(r), "record": r,
         }
         lower = set(lower_is_better(r))
         metrics = list(r.metrics.items()) or [(None, None)]
         rows += [{**base, "metric": m, "value": v, "lower": m in lower} for m, v in metrics]
     columns = [*RESULT_KEY, "kind", "model", "train_dataset", "seed", "status", "main_score",
-               "metric", "value", "lower", "leak", "error", "not_scorable", "warning", "record"]
+               "metric", "value", "lower", "leak", "error", "not_scorable", "warning", "n_samples",
+               "record"]
     df = pd.DataFrame(rows, columns=columns).astype(
-        {"kind": KIND, "seed": "Int64", "value": "float64", "lower": "bool"})
+        {"kind": KIND, "seed": "Int64", "value": "float64", "lower": "bool",
+         "n_samples": "Int64"})
     df["value"] = df["value"].where(np.isfinite(df["value"]))  # inf: not a score
     return df
+
+
+def evaluated_samples(r: ResultRecord) -> int | None:
+    """How many samples a result was scored on: the first task info ``n`` (items) or
+    ``n_frames`` (segmentation frames), else ``timings.eval_samples``; None when unknown."""
+    for task in r.tasks:
+        info = task.get("info") or {}
+        for key in ("n", "n_frames"):
+            if isinstance(info.get(key), int | float) and not isinstance(info.get(key), bool):
+                return int(info[key])
+    return r.timings.eval_samples
+
+
+def _warnings(r: ResultRecord) -> list[str]:
+    """The fit warnings of ``r``: its ``warnings``, else its selection's."""
+    return list(r.warnings) or (list(r.selection.warnings) if r.selection else [])
 
 
 def lower_is_better(r: ResultRecord) -> list[str]:
@@ -126,7 +155,9 @@ class BenchmarkTable:
     ``stats``: index = the row key (``kind``, ``model``, ``train_dataset``, sorted),
     columns = (metric, ``mean``|``std``|``n``) over the finite values of the ok seeds;
     ``rows``: same index, columns ``seeds_ok``, ``failed``, ``not_scorable`` (counts),
-    ``leak`` (bool).
+    ``leak``, ``warned`` (bool: fit warnings), ``n_samples`` (Int64, most evaluated samples
+    of the row's results); ``n_samples``: (fewest, most) samples of any result, None when
+    unknown.
     """
 
     benchmark: str
@@ -137,6 +168,14 @@ class BenchmarkTable:
     rows: pd.DataFrame
     seeds_expected: int
     notes: list[str] = field(default_factory=list)
+    n_samples: tuple[int, int] | None = None
+
+    def samples_text(self) -> str | None:
+        """``"N"`` or ``"N1–N2"`` evaluated samples, None when unknown."""
+        if self.n_samples is None:
+            return None
+        lo, hi = self.n_samples
+        return str(lo) if lo == hi else f"{lo}–{hi}"
 
     def best(self, metric: str) -> float | None:
         """Best mean of a column (lowest for lower-is-better metrics), None when empty."""
@@ -177,10 +216,11 @@ def benchmark_table(records: Sequence[ResultRecord] | pd.DataFrame) -> Benchmark
             .sort_values([*ROW_KEY, "seed"], na_position="first", kind="stable"))
     ok = runs[runs["status"] == "ok"]
     rows = (runs.assign(failed=runs["error"].notna(), leak=runs["leak"].notna(),
-                        not_scorable=runs["not_scorable"].notna())
+                        not_scorable=runs["not_scorable"].notna(),
+                        warned=runs["warning"].notna())
             .groupby(ROW_KEY, observed=True, sort=False)
             .agg(failed=("failed", "sum"), not_scorable=("not_scorable", "sum"),
-                 leak=("leak", "any")))
+                 leak=("leak", "any"), warned=("warned", "any"), n_samples=("n_samples", "max")))
     rows.insert(0, "seeds_ok", ok.groupby(ROW_KEY, observed=True)["seed"].nunique(dropna=False)
                 .reindex(rows.index, fill_value=0))
     keys = rows.index
@@ -209,10 +249,12 @@ def benchmark_table(records: Sequence[ResultRecord] | pd.DataFrame) -> Benchmark
 
     per_model = rows["seeds_ok"] + rows["failed"] + rows["not_scorable"]
     model_rows = per_model[rows.index.get_level_values("kind") == "model"]
+    counts = runs.loc[runs["status"] != "error", "n_samples"].dropna()
     return BenchmarkTable(
         benchmark=df["benchmark"].iat[0], main_score=df["main_score"].iat[0], metrics=metrics,
         lower=frozenset(df.loc[df["lower"], "metric"]), stats=stats, rows=rows,
         seeds_expected=int(model_rows.max()) if len(model_rows) else 1, notes=notes,
+        n_samples=(int(counts.min()), int(counts.max())) if len(counts) else None,
     )
 
 
@@ -245,6 +287,13 @@ def _markdown(table: pd.DataFrame, text_columns: int) -> str:
     return body.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
+def _row_labels(keys: pd.DataFrame, leak: pd.Series, warned: pd.Series) -> pd.Series:
+    """Markdown row labels: ``⚠ `` before a leaking row, `` †`` after a row with fit
+    warnings (``leak``/``warned`` aligned with ``keys``)."""
+    label = keys["label"].where(~leak.to_numpy(), "⚠ " + keys["label"])
+    return label.where(~warned.to_numpy(), label + " " + WARNED)
+
+
 def _key_columns(index: pd.MultiIndex) -> pd.DataFrame:
     """The row key as columns, plus the Markdown ``label``."""
     keys = index.to_frame(index=False)
@@ -258,13 +307,14 @@ def render_benchmark(t: BenchmarkTable) -> tuple[str, pd.DataFrame]:
     rows = t.rows.reset_index(drop=True)
     baseline = keys["kind"] == "baseline"
     expected = pd.Series(t.seeds_expected, index=keys.index).where(~baseline, 1)
-    md = pd.DataFrame({"Model": ("⚠ " + keys["label"]).where(rows["leak"], keys["label"]),
+    md = pd.DataFrame({"Model": _row_labels(keys, rows["leak"], rows["warned"]),
                        "Train data": keys["train_dataset"]})
     csv = pd.DataFrame({"model": keys["model"], "kind": keys["kind"].astype(str),
                         "train_dataset": keys["train_dataset"].replace(DASH, ""),
                         "seeds_ok": rows["seeds_ok"], "seeds_expected": expected,
                         "failed": rows["failed"], "not_scorable": rows["not_scorable"],
-                        "leak": rows["leak"]})
+                        "leak": rows["leak"], "fit_warnings": rows["warned"],
+                        "n_samples": rows["n_samples"].astype("float64")})
     for m in t.metrics:
         stats = t.stats[m].reset_index(drop=True)
         md[f"{m}{' ↓' if m in t.lower else ''}"] = _cells(stats, t.best(m), rows["not_scorable"])
@@ -274,8 +324,16 @@ def render_benchmark(t: BenchmarkTable) -> tuple[str, pd.DataFrame]:
         md[t.main_score] = rows["not_scorable"].gt(0).map({True: NOT_SCORABLE, False: DASH})
     md["Seeds"] = rows["seeds_ok"].astype(str) + "/" + expected.astype(str)
     lower = "; ↓ lower is better" if t.lower & set(t.metrics) else ""
+    samples = t.samples_text()
+    few = (f" (fewer than {FEW_SAMPLES}: differences between rows are mostly noise)"
+           if t.n_samples is not None and t.n_samples[0] < FEW_SAMPLES else "")
     text = [f"Main score: `{t.main_score}`. Mean ± std over the seeds that finished; "
-            f"best in **bold**{lower}. Seeds: finished / run.", "", _markdown(md, 2)]
+            f"best in **bold**{lower}. Seeds: finished / run."
+            + (f" Evaluated samples: {samples}{few}." if samples else "")]
+    if rows["warned"].any():
+        text.append(f"{WARNED}: the row's checkpoint selection is doubtful (fit warnings in "
+                    "the notes).")
+    text += ["", _markdown(md, 2)]
     if t.notes:
         text += ["", "Notes:", "", *t.notes]
     return "\n".join(text) + "\n", csv
@@ -287,8 +345,10 @@ def render_overview(tables: Sequence[BenchmarkTable]) -> tuple[str, pd.DataFrame
     main = pd.concat({t.benchmark: t.main_stats() for t in tables}, axis=1)
     order = main.index.to_frame(index=False).astype({"kind": KIND}).sort_values(ROW_KEY)
     main = main.reindex(pd.MultiIndex.from_frame(order))
-    leak = (pd.concat([t.rows["leak"] for t in tables], axis=1)
-            .reindex(main.index, fill_value=False).any(axis=1).reset_index(drop=True))
+    leak, warned = (
+        pd.concat([t.rows[col] for t in tables], axis=1)
+        .reindex(main.index, fill_value=False).eq(True).any(axis=1).reset_index(drop=True)
+        for col in ("leak", "warned"))
     unscorable = (pd.concat({t.benchmark: t.rows["not_scorable"] for t in tables}, axis=1)
                   .reindex(main.index, fill_value=0).reset_index(drop=True))
     main = main.reset_index(drop=True)
@@ -298,10 +358,11 @@ def render_overview(tables: Sequence[BenchmarkTable]) -> tuple[str, pd.DataFrame
     overall = means[scored].mean(axis=1).where(means[scored].notna().all(axis=1))
     coverage = means.notna().sum(axis=1)
     keys = _key_columns(order.set_index(ROW_KEY).index)
-    md = pd.DataFrame({"Model": ("⚠ " + keys["label"]).where(leak, keys["label"]),
+    md = pd.DataFrame({"Model": _row_labels(keys, leak, warned),
                        "Train data": keys["train_dataset"]})
     csv = pd.DataFrame({"model": keys["model"], "kind": keys["kind"].astype(str),
-                        "train_dataset": keys["train_dataset"].replace(DASH, "")})
+                        "train_dataset": keys["train_dataset"].replace(DASH, ""),
+                        "fit_warnings": warned})
     for t in tables:
         col = means[t.benchmark].dropna()
         best = None if col.empty else (col.min() if t.main_score in t.lower else col.max())
@@ -392,14 +453,14 @@ def write_leaderboard(
             figs = write_plots(dest, plot_frame(suite_scores, tables), store)
             summary.files += [f.path for f in figs]
             plot_md = _plot_links(figs, dest)
-        notes = []
+        notes = _overview_notes(tables)
         if corrupt:
             notes += ["", "Corrupt result files (ignored; rerun `avbench benchmark` to recompute):",
                       "", *[f"- `{c.path}`: {c.problem}" for c in corrupt]]
         body = [f"# Leaderboard: suite `{suite}`", "",
                 "Main score of every benchmark, mean ± std over seeds; best in **bold**. "
                 "Mean: over benchmarks, only for rows that have all of them. ⚠: train/test "
-                "leak (see the benchmark page).", "", ov_md, *notes, "",
+                "leak (see the benchmark page)." + _warned_legend(tables), "", ov_md, *notes, "",
                 *["- [" + t.benchmark + f"]({t.benchmark}.md)" for t in tables],
                 *plot_md, "", "---", footer, ""]
         summary.files += _write(dest, "overview", "\n".join(body), ov_df)
@@ -409,6 +470,23 @@ def write_leaderboard(
         summary.wandb_run_id = log_tables(frames, suite=",".join(summary.suites),
                                           save_dir=Path(results), mode=wandb_mode)
     return summary
+
+
+def _warned_legend(tables: Sequence[BenchmarkTable]) -> str:
+    """The overview's legend of :data:`WARNED` ("" when no row has fit warnings)."""
+    if not any(t.rows["warned"].any() for t in tables):
+        return ""
+    return f" {WARNED}: doubtful checkpoint selection (fit warnings, see the benchmark pages)."
+
+
+def _overview_notes(tables: Sequence[BenchmarkTable]) -> list[str]:
+    """A note per benchmark evaluated on fewer than :data:`FEW_SAMPLES` samples."""
+    few = [t for t in tables if t.n_samples is not None and t.n_samples[0] < FEW_SAMPLES]
+    if not few:
+        return []
+    return ["", f"Few samples (fewer than {FEW_SAMPLES}; differences between rows are "
+            "mostly noise):", "", *[f"- {t.benchmark}: {t.samples_text()} evaluated samples"
+                                     for t in few]]
 
 
 def _plot_links(figs: Sequence[Any], dest: Path) -> list[str]:
@@ -432,5 +510,6 @@ def _write(dest: Path, stem: str, md: str, df: pd.DataFrame) -> list[Path]:
     return [md_path, csv_path]
 
 
-__all__ = ["BenchmarkTable", "LeaderboardSummary", "benchmark_table", "lower_is_better",
+__all__ = ["FEW_SAMPLES", "WARNED", "BenchmarkTable", "LeaderboardSummary", "benchmark_table",
+           "evaluated_samples", "lower_is_better",
            "plot_frame", "render_benchmark", "render_overview", "scores_frame", "write_leaderboard"]

@@ -8,19 +8,24 @@ more samples per second than one 2-thread loop for 4 of the 5 models, and the
 whole synthetic suite takes 6% less time (``benchmarks/perf/README.md``,
 "Parallel jobs"). Single-device trainers only: checked before any work starts.
 
-SIGTERM/SIGINT to the main process (:class:`~avbench.runner.signals.RunInterrupted`):
-jobs not started are cancelled, each worker gets SIGTERM (its runner marks its job
-interrupted and finishes its W&B run, as in one process), the main process waits for
-them and reports their jobs in ``summary.interrupted``.
+SIGTERM/SIGINT to the main process: it submits at most one job per worker at a time
+and, once a signal arrived (:func:`~avbench.runner.signals.record_signals`), submits no
+more, sets the pool's stop event and sends each worker SIGTERM. A worker's job in flight
+is marked interrupted (its runner writes ``interrupted.json`` and finishes its W&B run, as
+in one process); a worker that picks up a job after the signal returns at once without
+starting it. The main process waits for the jobs in flight, reports them in
+``summary.interrupted`` and every job not started in ``summary.cancelled``, and raises
+:class:`~avbench.runner.signals.RunInterrupted`.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from avbench.runner.signals import RunInterrupted, interrupt_on_signals
+from avbench.runner.signals import HANDLED, RunInterrupted, interrupt_on_signals, record_signals
 from avbench.runner.suite import Job, Suite, trainer_config
 from avbench.runner.summary import RunSummary
 from avbench.runner.trainers import single_device
@@ -74,81 +79,114 @@ def run_parallel(runner_cls: type[JobRunner], suite: Suite, results: str, option
 
     n = min(suite.parallel_jobs, len(jobs))
     threads = max(1, torch.get_num_threads() // n)
-    with ProcessPoolExecutor(
-        max_workers=n, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_worker_init, initargs=(runner_cls, suite, results, options, threads),
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    queue = list(jobs)
+    with record_signals() as fired, ProcessPoolExecutor(
+        max_workers=n, mp_context=ctx, initializer=_worker_init,
+        initargs=(runner_cls, suite, results, options, threads, stop),
     ) as pool:
-        futures = {pool.submit(_worker_run_job, job): job for job in jobs}
         if bar is not None:
             bar.set_postfix_str(f"{n} jobs at a time, {threads} thread(s) each")
-        seen: set[Any] = set()
-        try:
-            _collect(futures, summary, bar, seen)
-        except RunInterrupted:
-            _stop_workers(pool, {f: j for f, j in futures.items() if f not in seen}, summary)
-            raise
+        running: dict[Any, Job] = {}
+        while (queue or running) and not fired:
+            while queue and len(running) < n:  # one job per worker: nothing waits in a queue
+                job = queue.pop(0)
+                running[pool.submit(_worker_run_job, job)] = job
+            for fut in _finished(running):
+                _merge(fut, running.pop(fut), summary, bar)
+        if fired:
+            stop.set()
+            summary.cancelled.extend(job.id for job in queue)
+            _stop_workers(pool, running, summary)
+            raise RunInterrupted(fired[0])
 
 
-def _collect(futures: dict[Any, Job], summary: RunSummary, bar: Any, seen: set[Any]) -> None:
-    """Merge each finished job's summary as it completes (its future added to ``seen``)."""
-    from concurrent.futures import as_completed
+def _finished(running: dict[Any, Job], poll: float = 0.2) -> set[Any]:
+    """The futures of ``running`` done within ``poll`` seconds (short: signals are polled)."""
+    from concurrent.futures import FIRST_COMPLETED, wait
 
-    for fut in as_completed(futures):
-        job = futures[fut]
-        seen.add(fut)
-        try:
-            summary.merge(fut.result())
-        except Exception as err:  # noqa: BLE001 - a worker died (killed, out of memory)
-            log.error("%s: worker process failed: %s", job.id, err)
-            summary.failed.extend(
-                f"{b}/{job.id} (worker died: {type(err).__name__})" for b in job.benchmarks
-            )
-        if bar is not None:
-            bar.set_postfix_str(job.id)
-            bar.update(1)
+    return wait(running, timeout=poll, return_when=FIRST_COMPLETED).done
 
 
-def _stop_workers(pool: Any, futures: dict[Any, Job], summary: RunSummary) -> None:
-    """Cancel the jobs not started, SIGTERM the workers, wait; note their interrupted jobs."""
+def _merge(fut: Any, job: Job, summary: RunSummary, bar: Any, stopping: bool = False) -> None:
+    """Add a finished job's summary to ``summary``; a dead worker fails its benchmarks (or,
+    while ``stopping`` after a signal, leaves its job interrupted)."""
+    err = fut.exception()
+    if err is None:
+        summary.merge(fut.result())
+    elif isinstance(err, RunInterrupted):  # a signal outside the job's own handling
+        summary.cancelled.append(job.id)
+    elif stopping:  # the SIGTERM reached a worker before it had set its handlers
+        log.error("%s: worker ended on the signal: %s", job.id, err)
+        summary.interrupted.append(job.id)
+    else:  # a worker died (killed, out of memory)
+        log.error("%s: worker process failed: %s", job.id, err)
+        summary.failed.extend(
+            f"{b}/{job.id} (worker died: {type(err).__name__})" for b in job.benchmarks
+        )
+    if bar is not None:
+        bar.set_postfix_str(job.id)
+        bar.update(1)
+
+
+def _stop_workers(pool: Any, running: dict[Any, Job], summary: RunSummary,
+                  timeout: float = 120) -> None:
+    """SIGTERM the workers, wait for the jobs in flight (they record themselves as
+    interrupted) and merge their summaries."""
     from concurrent.futures import wait
 
-    for fut in futures:
-        fut.cancel()
     # the executor keeps its worker processes in a private dict; no public accessor exists
     for proc in list(getattr(pool, "_processes", {}).values()):
         if proc.is_alive():
             proc.terminate()  # SIGTERM: the worker's handler records its job
-    wait([f for f in futures if not f.cancelled()], timeout=120)
-    for fut, job in futures.items():
-        if fut.cancelled() or not fut.done():
-            continue
-        err = fut.exception()
-        if err is None:
-            summary.merge(fut.result())
-        elif isinstance(err, RunInterrupted) or "interrupted" in str(err):
-            summary.interrupted.append(job.id)
+    done, not_done = wait(running, timeout=timeout)
+    for fut in done:
+        _merge(fut, running[fut], summary, None, stopping=True)
+    for fut in not_done:
+        log.error("%s: worker did not stop within %.0f s", running[fut].id, timeout)
+        summary.interrupted.append(running[fut].id)
 
 
 _WORKER: JobRunner | None = None
 
 
+#: the pool's stop event (set by the main process on a signal) and the signals this worker got
+_STOP: Any = None
+_SIGNALLED: list[int] = []
+
+
 def _worker_init(runner_cls: type[JobRunner], suite: Suite, results: str,
-                 options: dict[str, Any], threads: int) -> None:
-    """Per worker: one runner (its caches live as long as the worker) and its thread share."""
+                 options: dict[str, Any], threads: int, stop: Any) -> None:
+    """Per worker: one runner (its caches live as long as the worker), its thread share,
+    and signal handlers that only note a signal between jobs (a job in flight raises)."""
     import torch
 
-    global _WORKER
+    global _WORKER, _STOP
+    _STOP = stop
+    for s in HANDLED:
+        signal.signal(s, lambda signum, frame: _SIGNALLED.append(signum))
     torch.set_num_threads(threads)
     _WORKER = runner_cls(suite, results, progress=False, **options)  # type: ignore[call-arg]
 
 
 def _worker_run_job(job: Job) -> RunSummary:
-    """Run one job in this worker; return only that job's summary entries."""
+    """Run one job in this worker; return only that job's summary entries. After a signal
+    (to the pool or to this worker) the job is not started and is reported cancelled."""
     assert _WORKER is not None, "worker not initialised"
     _WORKER.reset_summary()
+    summary = _WORKER.summary
     with interrupt_on_signals():
-        _WORKER.run_job(job)
-    return _WORKER.summary
+        if _SIGNALLED or (_STOP is not None and _STOP.is_set()):
+            summary.cancelled.append(job.id)
+            return summary
+        try:
+            _WORKER.run_job(job)
+        except RunInterrupted as sig:
+            _SIGNALLED.append(sig.signum)
+            if job.id not in summary.interrupted:  # stopped before its work began
+                summary.cancelled.append(job.id)
+    return summary
 
 
 __all__ = ["JobRunner", "check_parallel", "run_parallel"]

@@ -32,7 +32,8 @@ SIGTERM/SIGINT (:mod:`avbench.runner.signals`): the job in flight gets an
 ``interrupted.json`` marker in its work dir and its W&B run is finished with
 status ``interrupted``; nothing partial is written (results, galleries and fit
 state are atomic); with ``parallel_jobs`` the workers are stopped the same way;
-the summary says ``interrupted_by`` and its ``exit_code`` is 128 + the signal.
+jobs not started are listed in ``summary.cancelled`` (no new job starts after the
+signal); the summary says ``interrupted_by`` and its ``exit_code`` is 128 + the signal.
 A rerun completes the missing results (and reuses a finished fit).
 
 Trivial baselines are evaluated once per benchmark (no training) and stored
@@ -430,6 +431,7 @@ class Runner:
                     self.run_baselines()
                 except RunInterrupted:
                     self.summary.interrupted.append("baselines")
+                    self.summary.cancelled.extend(job.id for job in jobs)
                     raise
                 if bar is not None:
                     bar.update(1)
@@ -438,10 +440,16 @@ class Runner:
                              {"overwrite": self.overwrite, "wandb_mode": self.wandb_mode},
                              jobs, self.summary, bar)
             else:
-                for job in jobs:
+                for i, job in enumerate(jobs):
                     if bar is not None:
                         bar.set_postfix_str(job.id)
-                    self.run_job(job)
+                    try:
+                        self.run_job(job)
+                    except RunInterrupted:
+                        # jobs not started are cancelled (one stopped before its work: too)
+                        self.summary.cancelled.extend(
+                            j.id for j in jobs[i:] if j.id not in self.summary.interrupted)
+                        raise
                     if bar is not None:
                         bar.update(1)
         finally:

@@ -10,6 +10,9 @@ whose ``exit_code`` is 128 + the signal number. Lightning's own SIGTERM handler,
 during ``Trainer.fit``, calls the handler installed here after its notification.
 
 A second signal while the run is cleaning up is ignored (the cleanup is short).
+
+:func:`record_signals` only notes the signals (no exception): the process pool's main loop
+uses it so that a signal never lands in the middle of its bookkeeping.
 """
 
 from __future__ import annotations
@@ -66,6 +69,29 @@ def interrupt_on_signals(signums: tuple[signal.Signals, ...] = HANDLED) -> Itera
             signal.signal(s, h if h is not None else signal.SIG_DFL)
 
 
+@contextlib.contextmanager
+def record_signals(signums: tuple[signal.Signals, ...] = HANDLED) -> Iterator[list[int]]:
+    """Within the block, ``signums`` append their number to the yielded list (nothing is
+    raised; the caller polls the list); the previous handlers are restored on exit. Yields
+    a list that stays empty outside the main thread (no handler can be installed there)."""
+    fired: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield fired
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        fired.append(signum)
+
+    previous = {s: signal.getsignal(s) for s in signums}
+    for s in signums:
+        signal.signal(s, handler)
+    try:
+        yield fired
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+
 def mark_interrupted(work: Path, err: RunInterrupted, job_id: str) -> Path:
     """Write ``<work>/interrupted.json`` (signal, job id), atomically; returns its path."""
     path = work / INTERRUPTED_MARKER
@@ -85,4 +111,4 @@ def clear_interrupted(work: Path) -> None:
 
 
 __all__ = ["HANDLED", "INTERRUPTED_MARKER", "RunInterrupted", "clear_interrupted",
-           "interrupt_on_signals", "mark_interrupted", "was_interrupted"]
+           "interrupt_on_signals", "mark_interrupted", "record_signals", "was_interrupted"]

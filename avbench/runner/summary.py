@@ -1,5 +1,6 @@
 """What a suite run did: ok, not scorable, failed, up-to-date, skipped, corrupt and stale
-results, and whether a signal interrupted it."""
+results, and whether a signal interrupted it (jobs in flight) or cancelled it (jobs not
+started)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class RunSummary:
     stale_kept: list[str] = field(default_factory=list)
     #: jobs a signal stopped before all their results were written (rerun to complete them)
     interrupted: list[str] = field(default_factory=list)
+    #: jobs a signal stopped before they started (rerun to run them)
+    cancelled: list[str] = field(default_factory=list)
     #: jobs found interrupted by an earlier run, resumed by this one
     resumed: list[str] = field(default_factory=list)
     #: the signal that stopped the run (e.g. ``"SIGTERM"``), None when it ran to its end
@@ -51,6 +54,7 @@ class RunSummary:
             f"not scorable: {len(self.not_scorable)}  up-to-date: {len(self.cached)}  corrupt (recomputed): {len(self.corrupt)}"
         )
         lines += [f"  INTERRUPTED {x}" for x in self.interrupted]
+        lines += [f"  CANCELLED (not started) {x}" for x in self.cancelled]
         lines += [f"  resumed (interrupted before) {x}" for x in self.resumed]
         lines += [f"  FAILED  {x}" for x in self.failed]
         lines += [f"  NOT SCORABLE {p}: {r}" for p, r in self.not_scorable]

@@ -107,7 +107,12 @@ class TaskRunner:
     """Evaluates one task: per-batch :meth:`update`, then :meth:`compute` the numbers.
 
     ``info`` collects non-metric facts recorded with the outcome (sample
-    counts, score definitions, curves). A runner that reads no batches (its
+    counts, score definitions, curves). A metric that is undefined on the data
+    while the others are fine (R@10 over a gallery of 4) is left out of
+    :meth:`compute`'s result and named in ``info["undefined"]`` (metric ->
+    reason); when it is the benchmark's main score the evaluator stores the
+    result as not-scorable. When nothing can be computed, ``compute`` raises
+    :class:`~avbench.metrics.NotScorableError`. A runner that reads no batches (its
     numbers come from the model and a data file alone) sets ``needs_loader =
     False`` and implements :meth:`run_offline` instead of update/compute.
     """

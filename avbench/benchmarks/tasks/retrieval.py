@@ -75,15 +75,27 @@ class RetrievalRunner(TaskRunner):
             m.update(emb[x], emb[y], labels, out.ids())
 
     def compute(self) -> dict[str, float]:
+        """R@k and MAP per pair. An R@k with k >= the gallery size is left out, its reason
+        in ``info["undefined"]`` (metric -> reason).
+
+        Raises:
+            NotScorableError: retrieval is undefined on the data. (When the benchmark's
+                main score is one of the left-out R@k, the evaluator makes the result
+                not-scorable from ``info["undefined"]``.)
+        """
         res: dict[str, float] = {}
+        undefined: dict[str, str] = {}
         for i, m in enumerate(self.metrics):
             r = m.compute()
+            undefined |= m.undefined
             self.info.setdefault("n", int(r["n"]))
             self.info.setdefault("n_duplicates", int(r["n_duplicates"]))
             for k, v in r.items():
                 if k in ("n", "n_duplicates") or (k == "map" and i > 0):
                     continue
                 res[k] = float(v)
+        if undefined:
+            self.info["undefined"] = undefined
         return res
 
 

@@ -63,6 +63,7 @@ from avbench.benchmarks.registry import (
 )
 from avbench.benchmarks.results import EvaluationResult, Status, TaskOutcome
 from avbench.benchmarks.tasks.base import GalleryCollector, TaskRunner
+from avbench.data.errors import MediaError
 from avbench.metrics._common import NotScorableError
 
 log = logging.getLogger(__name__)
@@ -277,7 +278,9 @@ def evaluate(
     except Exception as err:
         if raise_errors:
             raise
-        log.error("evaluation of %s on %s failed:\n%s", name, bench.name, traceback.format_exc())
+        # a data fault names its file and what is wrong: no traceback needed (others keep it)
+        detail = _err(err) if isinstance(err, MediaError) else traceback.format_exc()
+        log.error("evaluation of %s on %s failed:\n%s", name, bench.name, detail)
         return EvaluationResult(
             status="failed",
             reason=_err(err),

@@ -48,12 +48,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,35 +69,6 @@ log = logging.getLogger(__name__)
 
 #: the VAL metric the fit checks watch (every AVModel logs it)
 VAL_MONITOR = "val/loss"
-
-
-class _OneLineDataErrors(logging.Filter):
-    """Shorten an evaluator failure caused by a data error to one line (no traceback).
-
-    The evaluator logs each failed benchmark with its traceback (the runner's job
-    log keeps it); ``avbench test`` prints the failed row with the reason anyway, so a
-    :class:`~avbench.data.errors.MediaError` (a missing jpg, a corrupt wav) needs
-    no traceback on the console. The filter runs inside the evaluator's ``except``.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from avbench.data.errors import MediaError
-
-        err = sys.exc_info()[1]
-        if isinstance(err, MediaError) and record.levelno >= logging.ERROR:
-            record.msg, record.args = "%s", (f"{type(err).__name__}: {err}",)
-        return True
-
-
-@contextlib.contextmanager
-def _data_errors_in_one_line() -> Iterator[None]:
-    """While active, data errors logged by the evaluator are one line (:class:`_OneLineDataErrors`)."""
-    logger, flt = logging.getLogger("avbench.benchmarks.evaluator"), _OneLineDataErrors()
-    logger.addFilter(flt)
-    try:
-        yield
-    finally:
-        logger.removeFilter(flt)
 
 
 def _is_plain(stages: tuple[FitStage, ...]) -> bool:
@@ -260,9 +228,8 @@ class AVBenchCLI(LightningCLI):
         if datamodule is None:
             raise ValueError("avbench test needs a datamodule (--data or a data --config)")
         self._load(model, ckpt_path, "test")
-        with _data_errors_in_one_line():
-            scores = score_datamodule(model, datamodule,
-                                      progress=bool(self.trainer.progress_bar_callback))
+        scores = score_datamodule(model, datamodule,
+                                  progress=bool(self.trainer.progress_bar_callback))
         self.scores = scores
         metrics = scores.metrics
         for logger in self.trainer.loggers:

@@ -37,17 +37,16 @@ SYNTHETIC_MARKER = "avbench_synthetic.json"
 def test_split_family(datamodule: Any) -> tuple[str, str | None]:
     """``(benchmark dataset, subset)`` of ``datamodule``'s test split (module docstring).
 
-    ``subset`` is None when the datamodule does not choose one.
+    ``subset`` is None when the datamodule does not choose one. An
+    :class:`~avbench.data.datamodules.AVDataModule` says it (``test_family``);
+    any other datamodule is its ``dataset_name`` (else class name) and ``subset``.
     """
-    # VGGSoundDataModule's test_set -> VGG-SS subset: its module is the one home of that map
-    from avbench.data.datamodules.vggsound import _SUBSETS as VGGSS_TEST_SETS
-
-    family = str(getattr(type(datamodule), "dataset_name", type(datamodule).__name__))
-    test_set = getattr(datamodule, "test_set", None)
-    if family == "vggsound" and test_set in VGGSS_TEST_SETS:
-        return "vggss", VGGSS_TEST_SETS[test_set]
+    family = getattr(datamodule, "test_family", None)
+    if family is not None:
+        return family
     subset = getattr(datamodule, "subset", None)
-    return family, subset if isinstance(subset, str) else None
+    return (str(getattr(type(datamodule), "dataset_name", type(datamodule).__name__)),
+            subset if isinstance(subset, str) else None)
 
 
 @dataclass

@@ -79,6 +79,16 @@ class AVDataModule(L.LightningDataModule):
     #: name of the dataset family, used in results and plots
     dataset_name: str = "dataset"
 
+    @property
+    def test_family(self) -> tuple[str, str | None]:
+        """``(dataset, subset)`` of the test split, as benchmarks name them
+        (``BenchmarkMeta.dataset``/``subset``): the family and its ``subset``
+        attribute if it has one; overridden where the test split is another
+        dataset (VGGSound's test split is VGG-SS)."""
+        subset = getattr(self, "subset", None)
+        # the class's family name (an instance may refine dataset_name, e.g. "avsbench_s4")
+        return type(self).dataset_name, subset if isinstance(subset, str) else None
+
     def __init__(
         self,
         root: str | Path,

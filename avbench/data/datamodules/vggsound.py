@@ -74,6 +74,13 @@ class VGGSoundDataModule(AVDataModule):
         self.allow_test_overlap = allow_test_overlap
 
     @property
+    def test_family(self) -> tuple[str, str | None]:
+        """VGG-SS and its subset when ``test_set`` is one of them, else plain VGGSound."""
+        if self.test_set in _SUBSETS:
+            return "vggss", _SUBSETS[self.test_set]
+        return type(self).dataset_name, None
+
+    @property
     def classes(self) -> list[str]:
         """Sorted VGGSound labels: the index space of every split's ``label``."""
         return self.dataset("test").classes

@@ -26,7 +26,7 @@ from avbench.data.synthetic import generate
 from avbench.data.synthetic.graph import CooccurrenceGraph
 from avbench.data.synthetic.presets import get_preset
 from avbench.data.synthetic.writers import ave as ave_writer
-from avbench.data.synthetic.writers.features import pooled_features
+from avbench.data.synthetic.writers.features import default_standins, pooled_features
 from avbench.data.synthetic.writers.ssl_layout import get_world, world_config_kwargs
 
 SR = 16000
@@ -229,7 +229,8 @@ def test_feature_file_holds_the_rendered_clips(root: Path, world) -> None:
     scene = ave_writer.make_scene(world, clip)
     audio = ave_writer.event_mix(world, scene, clip.start, clip.end, 10, SR)
     video = ave_writer.event_video(world, scene, clip.start, clip.end, 10, PRESET.fps, SIZE)
-    a, v = pooled_features(video[[int((s + 0.5) * PRESET.fps) for s in range(10)]], audio, SR)
+    a, v = pooled_features(video[[int((s + 0.5) * PRESET.fps) for s in range(10)]], audio, SR,
+                           default_standins())  # tests/conftest.py: the tiny stand-ins
     feats = AVEFeatures(root, "test")
     item = next(feats[i] for i in range(len(feats)) if feats[i]["id"] == clip.video_id)
     np.testing.assert_allclose(item["audio_feat"].numpy(), a, rtol=1e-5, atol=1e-5)

@@ -132,13 +132,15 @@ def test_mask_is_the_object_and_boxes_are_tight(world: World) -> None:
         assert (d <= 25).mean() > 0.97
         out = frame[~mask].astype(float)
         if out.size:
-            d_out = np.minimum(np.abs(out - obj.color).max(1), np.abs(out - obj.texture_color).max(1))
+            # main colour only: a muted texture colour can coincide with a muted background
+            d_out = np.abs(out - obj.color).max(1)
             assert (d_out <= 3).mean() < 0.05
         # boxes: tight around the mask, and equal to the geometric box clipped to the image
         (box,) = world.sounding_boxes(scene, t)
         assert box == mask_box(mask)
         geo = np.clip(world.object_box(scene, i, t), 0.0, 1.0)
-        assert np.abs(np.asarray(box) - geo).max() <= 1.5 / 96
+        # (<= 3 px: a frame-filling object is stretched, and a thin tip may miss pixel centres)
+        assert np.abs(np.asarray(box) - geo).max() <= 3 / 96
         # area: for objects fully in the frame the box area is the sampled scale (x envelope)
         b = world.object_box(scene, i, t)
         if min(b) >= 0 and max(b) <= 1:
@@ -427,11 +429,12 @@ def test_top50_rule_and_ciou_hand_values() -> None:
 
 
 def test_trivial_baselines_are_calibrated(world: World) -> None:
+    # VGG-SS-like sizes (docs "Calibration"): full image ~ P(area >= .5) ~ 0.2, oracle ~ 0.5
     s = baseline_scores(world, n=150, seed=1, size=64)["box"]
-    assert 0.25 <= s["full_image"]["ap50"] <= 0.65
-    assert 0.25 <= s["centre_prior"]["ap50"] <= 0.65
-    assert s["oracle_blur"]["ap50"] >= 0.85
-    assert s["oracle_blur"]["ap50"] > s["centre_prior"]["ap50"] + 0.25
+    assert 0.1 <= s["full_image"]["ap50"] <= 0.35
+    assert 0.1 <= s["centre_prior"]["ap50"] <= 0.45
+    assert s["oracle_blur"]["ap50"] >= 0.4
+    assert s["oracle_blur"]["ap50"] > s["centre_prior"]["ap50"] + 0.1
 
 
 # ----------------------------------------------------------------------------- speed (report only)

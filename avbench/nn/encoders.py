@@ -6,9 +6,17 @@ from scratch on a 1-channel log spectrogram for audio. Both are built with
 ``timm`` so any timm CNN can replace them from a config.
 
 Weights are never downloaded (DESIGN 2): ``pretrained_path`` names a local
-file (``.pth``/``.bin``/``.safetensors`` state dict in timm's key layout) that
-timm loads through ``pretrained_cfg_overlay=dict(file=path)``. The default is
-no pretrained weights.
+file (``.pth``/``.bin``/``.safetensors`` state dict in timm's key layout: a
+timm ImageNet resnet18 file, or a stand-in of ``avbench pretrain``). The model
+is built without timm's pretrained loading, shrunk as below, and only then
+loaded with :func:`avbench.nn.weights.load_state_dict_strict`: every weight of
+the (possibly narrowed) network must be in the file with its shape, classifier
+keys (``fc.``, ``head.``, ``classifier.``) are ignored, and anything else is a
+:class:`~avbench.nn.weights.WeightsError` naming the file and the keys (timm's
+own loader would load before the stem is rebuilt and lose those weights).
+A 3-channel stem in the file is summed to the encoder's ``in_chans`` (timm's
+``adapt_input_conv``, e.g. ImageNet weights for a 1-channel spectrogram).
+The default is no pretrained weights.
 
 Shrinking for CPU: ``width`` sets the ResNet channel widths to
 ``(w, 2w, 4w, 8w)`` and ``layers`` the blocks per stage, both passed to
@@ -35,7 +43,11 @@ from typing import Any
 import timm
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.models import adapt_input_conv
+from timm.models._features import FeatureGetterNet
 from torch import nn
+
+from avbench.nn.weights import WeightsNotFoundError, load_state_dict_strict, resolve_weights_path
 
 __all__ = ["AudioEncoder", "ImageEncoder", "build_backbone"]
 
@@ -108,6 +120,14 @@ def build_backbone(
 ) -> tuple[nn.Module, int]:
     """A timm feature extractor returning its last feature map, and its channels.
 
+    ``pretrained_path``: a local weights file, strict-loaded after the stem is
+    narrowed (module docstring).
+
+    Raises:
+        WeightsNotFoundError: ``pretrained_path`` names no file (also a ``FileNotFoundError``).
+        WeightsError: the file is unreadable or does not fit the network.
+        ValueError: ``width``/``layers`` on an architecture that has no such options.
+
     ``zero_init_last=False`` keeps the last BatchNorm weight of every residual
     block at 1 (torchvision's ``zero_init_residual=False``, the JSA reference
     audio ResNet); ``True`` is timm's default (those weights start at 0).
@@ -119,14 +139,13 @@ def build_backbone(
         kwargs["channels"] = (width, 2 * width, 4 * width, 8 * width)
     if layers is not None:
         kwargs["layers"] = tuple(layers)
-    if pretrained_path is not None:
-        path = Path(pretrained_path).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"pretrained weights for {arch!r} not found at {str(path)!r}: avbench never "
-                "downloads weights; give the path of a local state-dict file"
-            )
-        kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
+    path = None if pretrained_path is None else resolve_weights_path(pretrained_path)
+    if path is not None and not path.is_file():
+        raise WeightsNotFoundError(
+            f"pretrained weights for {arch!r} not found at {str(path)!r}: avbench never "
+            "downloads weights; give the path of a local state-dict file (the synthetic "
+            "world's stand-ins: `make standins`, or `avbench pretrain NAME --out DIR`)"
+        )
     if out_stride not in (16, 32):
         raise ValueError(f"out_stride must be 16 or 32, got {out_stride}")
     manual_stride = out_stride == 16 and arch.startswith("resnet")
@@ -135,7 +154,7 @@ def build_backbone(
     try:
         model = timm.create_model(
             arch,
-            pretrained=pretrained_path is not None,
+            pretrained=False,
             in_chans=in_chans,
             features_only=True,
             out_indices=(-1,),
@@ -147,7 +166,25 @@ def build_backbone(
         _narrow_stem(model, in_chans, width)
     if manual_stride:
         _layer4_stride_one(model)
+    if path is not None:
+        _load_local(model, path, arch, in_chans)
     return model, int(model.feature_info.channels()[-1])
+
+
+def _load_local(model: nn.Module, path: Path, arch: str, in_chans: int) -> None:
+    """Strict-load ``path`` into the built (narrowed) feature extractor (module docstring)."""
+    target = model.model if isinstance(model, FeatureGetterNet) else model
+    first = (getattr(model, "pretrained_cfg", None) or {}).get("first_conv", "conv1")
+    first = first[0] if isinstance(first, (list, tuple)) else first
+
+    def adapt(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        key = f"{first}.weight"
+        w = state.get(key)
+        if w is not None and w.ndim == 4 and w.shape[1] != in_chans:
+            state = {**state, key: adapt_input_conv(in_chans, w)}
+        return state
+
+    load_state_dict_strict(target, path, what=f"{arch} backbone", adapt=adapt)
 
 
 class ImageEncoder(nn.Module):

@@ -21,6 +21,7 @@ SUMMARIES = {
     "synth": "Write a synthetic dataset in its real published layout.",
     "benchmark": "Run a suite: fit every job, select on val, score every applicable benchmark.",
     "leaderboard": "Write Markdown/CSV leaderboards and figures from a result store.",
+    "pretrain": "Train a pretrained stand-in (weights + card) on the world's disjoint pretraining corpus.",
 }
 
 
@@ -46,12 +47,17 @@ def synth_parser() -> ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--world", action="append", default=[], metavar="KEY=VALUE",
                    help="override a WorldConfig field, e.g. offscreen_rate=0.0 (repeatable)")
+    p.add_argument("--standins", default=None,
+                   help="directory of the pretrained stand-ins whose features AVE/VEGAS store "
+                        "(image-resnet18/, audio-resnet18/; default: $AVBENCH_STANDINS or "
+                        "standins/; build with `avbench pretrain NAME --out standins/NAME`)")
     return p
 
 
 def synth_main(argv: Sequence[str]) -> int:
     """``avbench synth``: write a synthetic dataset; prints one JSON summary line per dataset."""
     from avbench.data.synthetic import DATASETS, generate
+    from avbench.data.synthetic.writers.features import StandinNotReadyError
     from avbench.runner.assignments import parse_assignments
 
     args = synth_parser().parse_args(list(argv))
@@ -59,8 +65,12 @@ def synth_main(argv: Sequence[str]) -> int:
     names = list(DATASETS) if args.dataset == "all" else [args.dataset]
     for name in names:
         root = f"{args.root}/{name}" if args.dataset == "all" else args.root
-        summary = generate(name, root, args.preset, args.seed, progress=not args.no_progress,
-                           world=world or None)
+        try:
+            summary = generate(name, root, args.preset, args.seed, progress=not args.no_progress,
+                               world=world or None, standins=args.standins)
+        except StandinNotReadyError as err:  # names the command that builds the stand-in
+            print(f"avbench synth: error: {err}", file=sys.stderr)
+            return 1
         brief = {k: summary[k] for k in ("dataset", "root", "preset", "seed", "counts", "seconds")
                  if k in summary}
         print(json.dumps(brief, default=str))
@@ -140,7 +150,15 @@ def leaderboard_main(argv: Sequence[str]) -> int:
 
 
 #: the suite-level subcommands: name -> entry point
-COMMANDS = {"synth": synth_main, "benchmark": benchmark_main, "leaderboard": leaderboard_main}
+def pretrain_main(argv: Sequence[str]) -> int:
+    """``avbench pretrain``: :func:`avbench.pretrain.cli.pretrain_main` (imported on use)."""
+    from avbench.pretrain.cli import pretrain_main as main
 
-__all__ = ["COMMANDS", "SUMMARIES", "benchmark_main", "benchmark_parser", "leaderboard_main",
+    return main(argv)
+
+
+COMMANDS = {"synth": synth_main, "benchmark": benchmark_main, "leaderboard": leaderboard_main,
+            "pretrain": pretrain_main}
+
+__all__ = ["COMMANDS", "SUMMARIES", "benchmark_main", "benchmark_parser", "leaderboard_main", "pretrain_main",
            "leaderboard_parser", "synth_main", "synth_parser"]

@@ -55,10 +55,19 @@ class AVDataModule(L.LightningDataModule):
         drop_last_train: drop the last incomplete training batch (contrastive
             losses want full batches).
         pin_memory: DataLoader ``pin_memory``.
-        cache: decode each split once and serve it from RAM with no workers
-            (:mod:`avbench.data.cache`; shared by later jobs of the process).
-            Worth it when decoding costs more than the model, e.g. CPU runs on
-            the synthetic data; costs ~0.4 MB per 128-px 3-s clip.
+        cache: decode each split once and serve the decoded samples with no
+            loader workers (:mod:`avbench.data.cache`). ``False`` (default):
+            decode in every epoch. ``"memory"`` (or ``True``): into this
+            process's RAM, shared by later jobs of the process (~0.4 MB per
+            128-px 3-s clip, in every process). ``"disk"``: written once per
+            (dataset, split, preprocessing, data files) into memory-mapped
+            files under ``cache_dir`` and read by every process and later
+            runs without decoding. Worth it when decoding costs more than the
+            model, e.g. CPU runs on the synthetic data. Training augmentation
+            is applied after the cache, afresh in every epoch.
+        cache_dir: root of the disk cache; ``None`` =
+            :func:`avbench.data.cache.default_cache_dir` (``$AVBENCH_CACHE_DIR``,
+            else ``~/.cache/avbench/decoded``).
         train_augment: ``"resize_crop_flip"`` applies the EZ-VSL line's
             training augmentation (resize 1.1x, random crop, horizontal flip;
             :mod:`avbench.data.augment`) to training images; ``"none"`` (default)
@@ -100,7 +109,8 @@ class AVDataModule(L.LightningDataModule):
         missing: MissingPolicy = "error",
         drop_last_train: bool = True,
         pin_memory: bool = False,
-        cache: bool = False,
+        cache: bool | Literal["memory", "disk"] = False,
+        cache_dir: str | Path | None = None,
         train_augment: TrainAugment = "none",
         global_batch_size: int | None = None,
         frame_interpolation: Literal["bilinear", "bicubic"] = "bilinear",
@@ -115,7 +125,10 @@ class AVDataModule(L.LightningDataModule):
         self.missing = missing
         self.drop_last_train = drop_last_train
         self.pin_memory = pin_memory
+        if cache not in (False, True, "memory", "disk"):
+            raise ValueError(f"cache must be false, true, 'memory' or 'disk', got {cache!r}")
         self.cache = cache
+        self.cache_dir = cache_dir
         if train_augment not in TRAIN_AUGMENTS:
             raise ValueError(f"train_augment must be one of {TRAIN_AUGMENTS}, got {train_augment!r}")
         if global_batch_size is not None and global_batch_size < 1:
@@ -226,8 +239,9 @@ class AVDataModule(L.LightningDataModule):
     def _settings(self) -> dict[str, Any]:
         """The module's plain settings (sizes, rates, lists...), for the cache key."""
         plain = (str, int, float, bool, type(None), Path, tuple)
-        loader_only = {"batch_size", "num_workers", "pin_memory", "cache", "drop_last_train",
-                       "train_augment", "global_batch_size"}
+        # ``trainer`` is None until a Trainer attaches (then not plain): not part of the key
+        loader_only = {"batch_size", "num_workers", "pin_memory", "cache", "cache_dir",
+                       "drop_last_train", "train_augment", "global_batch_size", "trainer"}
         out = {k: v for k, v in vars(self).items()
                if not k.startswith("_") and k not in loader_only and isinstance(v, plain)}
         if self.native_train_frames:  # the cached training split holds native-size frames
@@ -238,10 +252,14 @@ class AVDataModule(L.LightningDataModule):
         dataset: Any = self.dataset(split)
         workers = self.num_workers
         if self.cache:
-            from avbench.data.cache import cache_in_memory
+            from avbench.data.cache import cache_in_memory, cache_on_disk
 
-            dataset = cache_in_memory(dataset, self._settings() | {"split": split},
-                                      num_workers=workers, desc=f"{self.dataset_name}/{split}")
+            settings, desc = self._settings() | {"split": split}, f"{self.dataset_name}/{split}"
+            if self.cache == "disk":
+                dataset = cache_on_disk(dataset, settings, self.cache_dir, num_workers=workers,
+                                        desc=desc)
+            else:
+                dataset = cache_in_memory(dataset, settings, num_workers=workers, desc=desc)
             workers = 0
         if split == "train" and self.train_augment != "none":
             dataset = AugmentedDataset(dataset, recipe=self.train_augment, size=self.image_size)

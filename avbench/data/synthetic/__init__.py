@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import time
 from pathlib import Path
 from typing import Any
 
 from avbench.data.synthetic.presets import PRESETS, Preset, get_preset
 
-#: dataset name -> writer module (each exposes ``write(root, preset, seed, progress=)``)
+#: dataset name -> writer module (each exposes ``write(root, preset, seed, progress=)``;
+#: writers of feature files also take ``standins=``)
 WRITERS: dict[str, str] = {
     "vggsound": "avbench.data.synthetic.writers.vggsound",
     "flickr": "avbench.data.synthetic.writers.flickr",
@@ -35,14 +37,23 @@ def generate(
     *,
     progress: bool = True,
     world: dict[str, Any] | None = None,
+    standins: str | Path | None = None,
 ) -> dict[str, Any]:
     """Write ``dataset`` in its real published layout under ``root``.
 
     Deterministic: the same (dataset, preset, seed, world) writes identical
     files. ``world`` overrides :class:`WorldConfig` fields (ablations such as
     ``{"offscreen_rate": 0.0}``); the writer records the resolved world config
-    in ``avbench_synthetic.json``. Returns the writer's summary plus the wall
-    time in seconds.
+    in ``avbench_synthetic.json``. ``standins`` is the directory of the
+    pretrained stand-ins that writers with pre-extracted features read (AVE,
+    VEGAS: ``standins/image-resnet18`` and ``standins/audio-resnet18``; default
+    ``standins/`` or ``$AVBENCH_STANDINS``, see
+    :mod:`avbench.data.synthetic.writers.features`); other writers ignore it.
+    Returns the writer's summary plus the wall time in seconds.
+
+    Raises:
+        StandinNotReadyError: AVE/VEGAS and a stand-in is missing or stale (the
+            message gives the ``avbench pretrain`` command that builds it).
     """
     if dataset not in WRITERS:
         raise KeyError(f"unknown dataset {dataset!r}; choose one of {list(WRITERS)}")
@@ -53,7 +64,10 @@ def generate(
     root.mkdir(parents=True, exist_ok=True)
     writer = importlib.import_module(WRITERS[dataset])
     start = time.perf_counter()
-    summary = dict(writer.write(root, preset_obj, seed, progress=progress))
+    kwargs: dict[str, Any] = {"progress": progress}
+    if "standins" in inspect.signature(writer.write).parameters:
+        kwargs["standins"] = standins
+    summary = dict(writer.write(root, preset_obj, seed, **kwargs))
     summary.setdefault("dataset", dataset)
     summary["seconds"] = round(time.perf_counter() - start, 2)
     return summary

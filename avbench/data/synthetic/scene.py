@@ -7,11 +7,13 @@ pixel and sample is a deterministic function of the scene (and of the
 world's categories), so writers can render frames, masks and audio of a scene
 in any process and order and get identical arrays.
 
-Layout calibration (DESIGN 4.3): annotated objects' box areas follow
-``config.object_area`` (15-80% of the image, skewed large like real GT), and
-their centres are drawn around the image centre with spread
-``config.center_spread`` of the free range, so a centre prior is a fair but
-beatable baseline. See :mod:`avbench.data.synthetic.calibration`.
+Layout calibration (DESIGN 4.3): annotated objects' box areas follow the
+quantile knots ``config.object_area_quantiles`` (fitted so that each test
+split's GT-area quantiles match the real benchmark's), a share
+``config.off_center_rate`` of them is pushed towards a border and the rest
+is centred with spread ``config.center_spread``, so the centre prior and the
+full image are fair but beatable baselines. See
+:mod:`avbench.data.synthetic.calibration` and docs "Calibration".
 
 Draw order is the order of ``scene.objects``: silent objects first (behind),
 then the annotated sources, then the few silent objects drawn in front
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from avbench.data.synthetic.categories import Category
-from avbench.data.synthetic.config import WorldConfig
+from avbench.data.synthetic.config import AREA_QUANTILE_PROBS, WorldConfig
 from avbench.data.synthetic.graph import CooccurrenceGraph
 from avbench.data.synthetic.sound import colored_noise, motion_envelope, render_sound
 from avbench.data.synthetic.sprites import (
@@ -118,10 +120,11 @@ class Scene:
 # ----------------------------------------------------------------------------- sampling
 
 
-def _beta_area(rng: np.random.Generator, config: WorldConfig) -> float:
-    lo, hi = config.object_area
-    a, b = config.object_area_beta
-    return float(lo + (hi - lo) * rng.beta(a, b))
+def sample_area(rng: np.random.Generator, config: WorldConfig) -> float:
+    """Box-area fraction of an annotated object: inverse-CDF draw from
+    ``config.object_area_quantiles`` (log-linear between the knots)."""
+    u = float(rng.uniform())
+    return float(np.exp(np.interp(u, AREA_QUANTILE_PROBS, np.log(config.object_area_quantiles))))
 
 
 def _jitter_color(c: tuple[int, int, int], std: float, brightness: float,
@@ -176,8 +179,13 @@ def place_object(
     pulse = float(rng.uniform(*config.pulse)) if moving else 0.0
     bounce = float(rng.uniform(*config.bounce)) if moving else 0.0
     w, h = np.sqrt(area * ratio), np.sqrt(area / ratio)
-    fit = min(1.0, _MAX_SIDE / (w * (1 + pulse)), _MAX_SIDE / (h * (1 + pulse + bounce)))
-    w, h = w * fit, h * fit
+    # a side longer than the frame allows is capped and the other side grows to keep the area
+    # (large GT boxes span the frame; the sprite fills whatever box it gets)
+    cap_w, cap_h = _MAX_SIDE / (1 + pulse), _MAX_SIDE / (1 + pulse + bounce)
+    if w > cap_w:
+        w, h = cap_w, min(area / cap_w, cap_h)
+    elif h > cap_h:
+        w, h = min(area / cap_h, cap_w), cap_h
     wm, hm = w * (1 + pulse), h * (1 + pulse)  # largest box during the motion
 
     def ranges(out: float) -> list[tuple[float, float]]:
@@ -288,7 +296,7 @@ def sample_scene(
     k = len(labels)
     sources: list[SceneObject] = []
     for c in labels:
-        area = max(0.02, _beta_area(r, config) * k ** (-config.multi_source_shrink))
+        area = sample_area(r, config) * k ** (-config.multi_source_shrink)
         best, best_iou = None, np.inf
         for _ in range(30):
             o = place_object(r, categories[c], area, config.center_spread, config, brightness, True)
@@ -298,6 +306,8 @@ def sample_scene(
             if iou <= 0.15:
                 break
         assert best is not None
+        if config.group_sources and sources:
+            _group_with(best, sources, len(sources), config, r)
         best.sounding, best.annotated, best.role = True, True, "source"
         sources.append(best)
 
@@ -340,6 +350,23 @@ def sample_scene(
         snr_db=float(r.uniform(*config.snr_db)), background=sample_background(r), sources=audio,
         noise_color=float(r.uniform(0.0, 0.95)), brightness=brightness,
     )
+
+
+def _group_with(obj: SceneObject, sources: list[SceneObject], j: int, config: WorldConfig,
+                rng: np.random.Generator) -> None:
+    """Move annotated source ``obj`` next to the first source (side by side, alternating
+    sides for j = 1, 2, like musicians of one band); at most ``config.max_outside`` of its
+    box leaves the frame."""
+    first = sources[0]
+    side = 1.0 if j % 2 else -1.0
+    anchor = max(sources, key=lambda o: side * o.center[0])  # outermost source on that side
+    gap = float(rng.uniform(-0.15, 0.1))
+    cx = anchor.center[0] + side * (anchor.width / 2 + obj.width / 2) * (1 + gap)
+    cy = first.center[1] + (first.height - obj.height) / 2 * float(rng.uniform(-0.2, 1.0))
+    out = config.max_outside
+    lo_x, hi_x = obj.width * (0.5 - out), 1 - obj.width * (0.5 - out)
+    lo_y, hi_y = obj.height * (0.5 - out), 1 - obj.height * (0.5 - out)
+    obj.center = (float(np.clip(cx, lo_x, hi_x)), float(np.clip(cy, lo_y, hi_y)))
 
 
 def _overlap_frac(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:

@@ -21,7 +21,8 @@ Additions beyond the contract (writers may use them): :func:`frame_times`,
 geometric box), ``World.motion`` (an object's motion envelope),
 ``World.render_ambience`` (a long video's ambient bed alone), ``Scene.sources``
 (every sound in the mix with its gain and seed), ``Narration.start/end``
-(the action interval), ``Narration.category`` and ``Category.noun``.
+(the action interval), ``Narration.category``, ``Category.noun`` and
+``World.from_categories`` (a world over given categories: the pretraining corpus).
 ``SceneObject.scale`` is the square root of its box-area fraction at rest;
 ``sounding_boxes`` are tight around each annotated object's full silhouette
 (a silent object drawn in front does not shrink the box; masks are the
@@ -30,6 +31,7 @@ visible pixels).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -89,13 +91,37 @@ class World:
     """Categories, graph and actions of one ``(config, seed)``; renders scenes and clips."""
 
     def __init__(self, config: WorldConfig | None = None, seed: int = 0) -> None:
-        self.config = config if config is not None else WorldConfig()
+        config = config if config is not None else WorldConfig()
+        categories, pairs = make_categories(config, np.random.default_rng([int(seed), 1]))
+        self._setup(config, seed, categories, pairs)
+
+    @classmethod
+    def from_categories(cls, categories: Sequence[Category], config: WorldConfig | None = None,
+                        seed: int = 0,
+                        confusable_pairs: dict[str, list[tuple[int, int]]] | None = None) -> World:
+        """A world over the given ``categories`` instead of drawn ones (the pretraining corpus of
+        :mod:`avbench.pretrain.corpus`); graph and actions are drawn from ``seed`` as usual and
+        ``config.n_categories`` is set to ``len(categories)``.
+
+        Raises:
+            ValueError: ``categories[k].index != k`` for some ``k``.
+        """
+        if any(c.index != k for k, c in enumerate(categories)):
+            raise ValueError("categories must be indexed 0..n-1 in order")
+        config = dataclasses.replace(config if config is not None else WorldConfig(),
+                                     n_categories=len(categories))
+        world = cls.__new__(cls)
+        world._setup(config, seed, list(categories),
+                     confusable_pairs or {"visual": [], "audio": []})
+        return world
+
+    def _setup(self, config: WorldConfig, seed: int, categories: list[Category],
+               confusable_pairs: dict[str, list[tuple[int, int]]]) -> None:
+        self.config = config
         self.seed = int(seed)
         cfg = self.config
-        self.categories: list[Category]
-        self.confusable_pairs: dict[str, list[tuple[int, int]]]
-        self.categories, self.confusable_pairs = make_categories(
-            cfg, np.random.default_rng([self.seed, 1]))
+        self.categories: list[Category] = categories
+        self.confusable_pairs: dict[str, list[tuple[int, int]]] = confusable_pairs
         self.graph = CooccurrenceGraph.sample(
             cfg.n_categories, cfg.graph_edges, cfg.graph_prob, cfg.graph_max_out,
             np.random.default_rng([self.seed, 2]), names=[c.name for c in self.categories])

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,12 @@ from avbench.data.synthetic.presets import Preset
 from avbench.data.synthetic.scene import render_frames
 from avbench.data.synthetic.sound import colored_noise, render_sound
 from avbench.data.synthetic.writers.feature_file import write_feature_file
-from avbench.data.synthetic.writers.features import pooled_features
+from avbench.data.synthetic.writers.features import (
+    PROVENANCE_ATTR,
+    check_standins,
+    default_standins,
+    pooled_features,
+)
 from avbench.data.synthetic.writers.ssl_layout import (
     Summary,
     balanced_categories,
@@ -93,6 +99,7 @@ class AVEContext:
     fps: int
     image_size: int
     sample_rate: int
+    standins: str  # stand-in directory of the feature extractors (writers.features)
 
 
 def plan(preset: Preset, seed: int) -> list[AVEClip]:
@@ -174,7 +181,8 @@ def render_clip(ctx: AVEContext, clip: AVEClip) -> dict[str, Any]:
     video = event_video(world, scene, clip.start, clip.end, VIDEO_SECONDS, ctx.fps, ctx.image_size)
     write_mp4(Path(ctx.root) / VIDEO_DIR / f"{clip.video_id}.mp4", video, ctx.fps, audio, ctx.sample_rate)
     idx = [min(int((s + 0.5) * ctx.fps), video.shape[0] - 1) for s in range(VIDEO_SECONDS)]
-    a_feat, v_feat = pooled_features(video[idx], audio, ctx.sample_rate)
+    a_feat, v_feat = pooled_features(video[idx], audio, ctx.sample_rate,
+                                     ctx.standins)
     labels = [1 if clip.start <= s < clip.end else 0 for s in range(VIDEO_SECONDS)]
     truth = {
         "id": clip.video_id, "split": clip.split, "category": AVE_CATEGORIES[clip.category],
@@ -184,8 +192,19 @@ def render_clip(ctx: AVEContext, clip: AVEClip) -> dict[str, Any]:
     return {"truth": truth, "audio_feat": a_feat, "visual_feat": v_feat}
 
 
-def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> dict[str, Any]:
-    """Write synthetic AVE (videos, list files, ``ave_feature.h5``) under ``root``."""
+def write(root: Path, preset: Preset, seed: int, *, progress: bool = True,
+          standins: str | Path | None = None) -> dict[str, Any]:
+    """Write synthetic AVE (videos, list files, ``ave_feature.h5``) under ``root``.
+
+    ``standins``: directory of the feature extractors' stand-ins (default
+    :func:`~avbench.data.synthetic.writers.features.default_standins`).
+
+    Raises:
+        StandinNotReadyError: a stand-in is missing or stale (the message gives the
+            ``avbench pretrain`` command that builds it); nothing is written then.
+    """
+    standins = default_standins() if standins is None else Path(standins)
+    extractors = check_standins(standins)  # fail before writing anything
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     config = world_config_kwargs(preset)
@@ -198,6 +217,7 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
     ctx = AVEContext(
         root=str(root), world_seed=seed, world_config=tuple(sorted(config.items())),
         fps=preset.fps, image_size=preset.image_size, sample_rate=preset.sample_rate,
+        standins=str(standins),
     )
     out = map_progress(functools.partial(render_clip, ctx), clips,
                        desc=f"ave/{preset.name}", progress=progress)
@@ -217,7 +237,8 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
             "labels": np.array([label[AVE_CATEGORIES[c.category]] for c, _ in rows], np.int64),
             "ids": [c.video_id for c, _ in rows],
         }
-    write_feature_file(root / FEATURES_FILE, feats, class_names=AVE_CATEGORIES)
+    write_feature_file(root / FEATURES_FILE, feats, class_names=AVE_CATEGORIES,
+                       attrs={PROVENANCE_ATTR: json.dumps(extractors, sort_keys=True)})
 
     world.graph.save(root / "cooccurrence_graph.json")
     write_jsonl(root / "synthetic_scenes.jsonl", [o["truth"] for o in out])
@@ -226,7 +247,8 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
         DATASET, str(root), preset.name, seed, counts=counts,
         extra={"world_config": config, "class_map": {n: i for i, n in enumerate(AVE_CATEGORIES)},
                "world_category_names": [world.categories[i].name for i in range(len(AVE_CATEGORIES))],
-               "features_file": FEATURES_FILE, "video_seconds": VIDEO_SECONDS, "fps": preset.fps,
+               "features_file": FEATURES_FILE, "feature_extractors": extractors,
+               "video_seconds": VIDEO_SECONDS, "fps": preset.fps,
                "image_size": preset.image_size, "sample_rate": preset.sample_rate},
     )
     write_json(root / "avbench_synthetic.json", summary.as_dict())

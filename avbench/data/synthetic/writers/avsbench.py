@@ -23,7 +23,10 @@ Writes exactly what :mod:`avbench.data.datasets.avsbench` reads from a real copy
 Synthetic choices: each clip is ONE scene of the world rendered at the 5 frame
 times ``t_k = k - 1/16`` s (k = 1..5: the reference preprocessing keeps the last of
 16 samples of each second) and its 5-s mix; masks are ``world.sounding_mask`` at
-those times (pixels of the annotated sounding objects). S4 scenes have one
+those times (pixels of the annotated sounding objects). Object sizes follow
+each subset's calibrated layout (:func:`subset_config`; ``subset_world_config``
+in ``avbench_synthetic.json``), so the S4 and MS3 test GT areas match the real
+ones (docs/synthetic_world.md "Calibration"). S4 scenes have one
 annotated source whose category is the row's ``category``: the 23 real S4
 category names map onto world categories ``0..22`` (``class_map`` in
 ``avbench_synthetic.json``). MS3 scenes have 2-3 annotated sources of distinct
@@ -82,7 +85,8 @@ class AVSClip:
 class AVSContext:
     root: str
     world_seed: int
-    world_config: tuple[tuple[str, Any], ...]
+    #: subset ("s4" | "ms3") -> its world config (each subset has its calibrated object sizes)
+    world_configs: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
     image_size: int
     sample_rate: int
     class_names: tuple[str, ...]  # S4 category name of world category i
@@ -108,6 +112,14 @@ def plan(preset: Preset, seed: int, num_categories: int = len(S4_CATEGORIES)) ->
                 start = int(rng.integers(0, 6))
                 clips.append(AVSClip(subset, name, split, start, cats, int(rng.integers(0, 2**62))))
     return clips
+
+
+def subset_config(preset: Preset, subset: str) -> dict[str, Any]:
+    """The world config of an AVSBench subset: its calibrated layout (``DATASET_LAYOUTS
+    ["avsbench_<subset>"]``: object sizes like the real S4 / MS3 test GT), the preset's size
+    and rate, then the preset's overrides. Categories, sounds and graph do not depend on the
+    layout, so both subsets share them."""
+    return world_config_kwargs(preset, f"avsbench_{subset}")
 
 
 def make_scene(world: Any, clip: AVSClip) -> Any:
@@ -137,7 +149,7 @@ def _paths(root: Path, clip: AVSClip, category: str | None) -> tuple[list[Path],
 
 def render_clip(ctx: AVSContext, clip: AVSClip) -> dict[str, Any]:
     """Write one clip's 5 frames, its masks and its wav; return its truth record."""
-    world = get_world(ctx.world_config, ctx.world_seed)
+    world = get_world(dict(ctx.world_configs)[clip.subset], ctx.world_seed)
     scene = make_scene(world, clip)
     category = ctx.class_names[clip.categories[0]] if clip.subset == "s4" else None
     frames, masks, audio_path = _paths(Path(ctx.root), clip, category)
@@ -163,6 +175,7 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     config = world_config_kwargs(preset)
+    configs = {sub: subset_config(preset, sub) for sub in ("s4", "ms3")}
     world = get_world(config, seed)
     if len(world.categories) < len(S4_CATEGORIES):
         raise ValueError(
@@ -170,7 +183,8 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
         )
     clips = plan(preset, seed)
     ctx = AVSContext(
-        root=str(root), world_seed=seed, world_config=tuple(sorted(config.items())),
+        root=str(root), world_seed=seed,
+        world_configs=tuple((sub, tuple(sorted(c.items()))) for sub, c in configs.items()),
         image_size=preset.image_size, sample_rate=preset.sample_rate,
         class_names=S4_CATEGORIES,
     )
@@ -191,7 +205,7 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
               for sub in ("s4", "ms3") for split in SPLITS}
     summary = Summary(
         DATASET, str(root), preset.name, seed, counts=counts,
-        extra={"world_config": config, "class_map": {n: i for i, n in enumerate(S4_CATEGORIES)},
+        extra={"world_config": config, "subset_world_config": configs, "class_map": {n: i for i, n in enumerate(S4_CATEGORIES)},
                "world_category_names": [world.categories[i].name for i in range(len(S4_CATEGORIES))],
                "clip_seconds": CLIP_SECONDS, "frame_times": frame_times(),
                "image_size": preset.image_size, "sample_rate": preset.sample_rate},
@@ -200,4 +214,4 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
     return summary.as_dict()
 
 
-__all__ = ["write", "plan", "make_scene", "frame_times", "DATASET"]
+__all__ = ["write", "plan", "make_scene", "subset_config", "frame_times", "DATASET"]

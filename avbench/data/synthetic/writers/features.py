@@ -1,38 +1,33 @@
-"""Synthetic stand-ins for the VGGish-128 / Inception-v3-1024 features of AVE and VEGAS.
+"""The VGGish-128 / Inception-v3-1024 features of synthetic AVE and VEGAS, through the stand-ins.
 
 The retrieval line on AVE/VEGAS (TNN-C-CCA, ILI) trains on per-second features of
 pretrained extractors, mean-pooled per video (see
-:mod:`avbench.data.datasets.features`). Pretrained weights cannot be fetched here, so
-the synthetic writers compute features with the same shapes and the same pooling
-from a FIXED, seeded, deterministic "extractor" - documented as such, not a network:
+:mod:`avbench.data.datasets.features`). Here the extractors are the pretrained
+stand-ins of :mod:`avbench.pretrain` (networks trained on the pretraining world,
+whose categories no benchmark uses), with the same shapes and the same pooling:
 
-* audio (128-d per second): log-mel band energies (64 mel bands, 25 ms Hann window,
-  10 ms hop, ``torchaudio.transforms.MelSpectrogram``) summarised per second by
-  (a) the mean log-mel minus its mean over bands (spectral shape, not level) and
-  (b) each band's 90th percentile minus its median over the second's frames (event
-  prominence: the stationary noise floor cancels, a category's onsets stand out);
-  the 128 numbers go through a fixed random projection ``R_a`` [128, 128] ~ N(0, 1/128).
-  Off-screen sounds, co-occurring sources and noise leak in exactly as they do in
-  the mix.
-* visual (1024-d per second): the frame at the middle of each second described by
-  (a) a 4 x 4 x 4 RGB histogram of its saturated pixels (HSV saturation > 0.4, as
-  fractions of all pixels, x 4) - object colours wherever they are, the rough
-  translation invariance of a CNN's pooled features; backgrounds are muted and
-  drop out - and (b) its 8 x 8 RGB box averages, centred and x 0.25 (coarse
-  layout); the 256 numbers are projected by a fixed random ``R_v`` [256, 1024] ~
-  N(0, 1/256) and rectified (ReLU: Inception's pooled activations are
-  non-negative). Silent distractors and co-occurring visible objects leak in.
+* audio (128-d per second): :class:`avbench.pretrain.extractors.AudioFeatureExtractor`
+  of the ``audio-resnet18`` stand-in - the 128-d embedding layer (VGGish's role) of
+  one 0.96-s log-mel window per second of the 16 kHz mono mix (resampled first if
+  the preset's rate differs; a clip shorter than 1 s is zero-padded to 1 s);
+* visual (1024-d per second): :class:`avbench.pretrain.extractors.VisualFeatureExtractor`
+  of the ``image-resnet18`` stand-in - its post-ReLU 1024-d layer (Inception-v3's
+  pool feature) of the frame at the middle of each second (RGB in ``[0, 1]`` at the
+  rendered size).
 
-How discriminative (leave-one-out nearest class centroid on 160 scenes of the 10
-VEGAS classes, 3-s clips, 96 px, world seed 0; chance 0.10): audio 0.90, visual 0.71
-(the final 128/1024-d features). For comparison, log-mel means alone gave 0.65 and
-8 x 8 grids alone 0.39; the public
-features are more semantic still (published VEGAS MAP about 0.9), so the synthetic
-retrieval task is somewhat harder than the real one.
+Off-screen sounds, co-occurring sources, silent distractors and noise leak in as
+they do in the mix and the frames. Features are computed from the rendered arrays
+before encoding (the mp4 codec would only add noise), single-threaded per worker
+process (the writers parallelise over processes).
 
-The projections come from :data:`EXTRACTOR_SEED` alone (not the dataset seed), so every
-synthetic dataset is "extracted by the same network". Features are computed from the
-rendered arrays before encoding (the mp4 codec would only add noise).
+The stand-ins are read from a directory ``standins`` (``standins/`` by default, or
+``$AVBENCH_STANDINS``) holding ``image-resnet18/`` and ``audio-resnet18/``, each
+built by ``avbench pretrain NAME --out standins/NAME``. :func:`check_standins`
+refuses a missing or stale one (its card's code version or file checksums do
+not match: :func:`avbench.pretrain.card.is_current`) with the command that builds
+it, and returns what produced the features (name, card sha256, weights sha256,
+seed, size, held-out accuracy); the AVE/VEGAS writers store that in the feature
+file's HDF5 attribute :data:`PROVENANCE_ATTR` and in ``avbench_synthetic.json``.
 """
 
 from __future__ import annotations
@@ -40,43 +35,87 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-import torchaudio
+
+from avbench.nn.weights import DEFAULT_STANDINS, STANDINS_ENV, default_standins
 
 AUDIO_DIM, VISUAL_DIM = 128, 1024
-N_MELS, GRID, HIST_BINS = 64, 8, 4
-HIST_SCALE, GRID_SCALE, MIN_SATURATION = 4.0, 0.25, 0.4  # chosen by the probe in the docstring
-AUDIO_IN, VISUAL_IN = 2 * N_MELS, HIST_BINS**3 + GRID * GRID * 3
-EXTRACTOR_SEED = 20180  # fixed: the same "pretrained extractor" for every dataset and seed
+AUDIO_STANDIN, VISUAL_STANDIN = "audio-resnet18", "image-resnet18"
+EXTRACTOR_RATE = 16000  # the audio stand-in's sample rate
+#: HDF5 root attribute of a feature file: JSON of :func:`check_standins`'s result
+PROVENANCE_ATTR = "avbench_feature_extractors"
 
 
-@functools.lru_cache(maxsize=1)
-def _projections() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(EXTRACTOR_SEED)
-    r_audio = rng.standard_normal((AUDIO_IN, AUDIO_DIM)).astype(np.float32) / np.sqrt(AUDIO_IN)
-    r_visual = rng.standard_normal((VISUAL_IN, VISUAL_DIM)).astype(np.float32) / np.sqrt(VISUAL_IN)
-    return r_audio, r_visual
+class StandinNotReadyError(FileNotFoundError):
+    """A stand-in the features need is missing or stale (the message gives the command that builds it)."""
 
 
-@functools.lru_cache(maxsize=4)
-def _mel(sample_rate: int) -> torchaudio.transforms.MelSpectrogram:
-    return torchaudio.transforms.MelSpectrogram(
-        sample_rate=sample_rate,
-        n_fft=int(0.025 * sample_rate),
-        hop_length=int(0.010 * sample_rate),
-        n_mels=N_MELS,
-        f_min=60.0,
-        f_max=sample_rate / 2,
+
+def check_standins(standins: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """Check that ``standins/audio-resnet18`` and ``standins/image-resnet18`` are built and current.
+
+    Returns ``{name: {"dir", "card_sha256", "weights_sha256", "seed", "size", "code_version",
+    "heldout"}}`` (the provenance the writers record).
+
+    Raises:
+        StandinNotReadyError: a stand-in directory has no valid card, its code version is
+            not current or a file's sha256 differs from its card; the message names the
+            directory, the reason and the ``avbench pretrain`` command that builds it.
+    """
+    from avbench.pretrain.card import (
+        CARD_FILE,
+        CardError,
+        code_version,
+        is_current,
+        read_card,
+        sha256_file,
+        verify_files,
     )
+
+    root = default_standins() if standins is None else Path(standins)
+    out: dict[str, dict[str, Any]] = {}
+    for name in (AUDIO_STANDIN, VISUAL_STANDIN):
+        d = root / name
+        command = f"`avbench pretrain {name} --out {d}`"
+        try:
+            card = read_card(d)
+        except CardError as err:
+            raise StandinNotReadyError(f"the AVE/VEGAS features need the {name} stand-in: {err}; "
+                                       f"build it with {command}") from err
+        size = str(card.corpus.get("size", "default"))
+        if card.name != name or not is_current(d, name, card.seed, size):
+            problems = verify_files(d, card) or [
+                f"{d / CARD_FILE} names {card.name!r}" if card.name != name else
+                f"{d / CARD_FILE} has code version {card.code_version}, the current code "
+                f"{code_version(size)}"]
+            raise StandinNotReadyError(f"the {name} stand-in in {d} is not current "
+                                       f"({'; '.join(problems)}); rebuild it with {command} --force")
+        out[name] = {"dir": str(d), "card_sha256": sha256_file(d / CARD_FILE),
+                     "weights_sha256": card.sha256.get(card.files.get("weights", ""), ""),
+                     "seed": card.seed, "size": size, "code_version": card.code_version,
+                     "heldout": dict(card.heldout)}
+    return out
+
+
+@functools.lru_cache(maxsize=2)
+def _extractors(standins: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(audio, visual) extractors of a stand-in directory, loaded once per process."""
+    from avbench.pretrain.extractors import AudioFeatureExtractor, VisualFeatureExtractor
+
+    root = Path(standins)
+    audio = AudioFeatureExtractor.from_dir(root / AUDIO_STANDIN).eval()
+    visual = VisualFeatureExtractor.from_dir(root / VISUAL_STANDIN).eval()
+    return audio, visual
 
 
 @contextlib.contextmanager
 def _single_thread() -> Iterator[None]:
     """Run torch single-threaded: the writers parallelise over processes, and on a
-    loaded 2-core machine torch's intra-op threads spin against each other
-    (measured: a 10-s mel spectrogram took 195 ms with 2 threads, 24 ms with 1)."""
+    loaded 2-core machine torch's intra-op threads spin against each other."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -85,69 +124,42 @@ def _single_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def audio_descriptor(logmel: np.ndarray) -> np.ndarray:
-    """128 numbers from the log-mel frames ``[F, 64]`` of one second: the mean log-mel
-    minus its mean over bands (spectral shape, not level) and each band's 90th
-    percentile minus its median over frames (event prominence: a stationary noise
-    floor cancels, a category's onsets stand out)."""
-    mean = logmel.mean(axis=0)
-    prominence = np.percentile(logmel, 90, axis=0) - np.median(logmel, axis=0)
-    return np.concatenate([mean - mean.mean(), prominence]).astype(np.float32)
+def audio_features(audio: np.ndarray, sample_rate: int, standins: str | Path) -> np.ndarray:
+    """Per-second 128-d audio features ``[T, 128]`` (float32) of a mono float waveform ``[L]``,
+    ``T = max(1, floor(L / sample_rate))``."""
+    import torchaudio
 
-
-def audio_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Per-second 128-d audio features ``[T, 128]`` of a mono float waveform ``[L]``."""
-    wave = torch.as_tensor(np.asarray(audio, dtype=np.float32)).reshape(-1)
-    seconds = max(1, int(round(wave.numel() / sample_rate)))
+    wave = torch.as_tensor(np.asarray(audio, dtype=np.float32)).reshape(1, -1)
     with _single_thread(), torch.no_grad():
-        logmel = torch.log(_mel(sample_rate)(wave) + 1e-6).T.numpy()  # [frames, 64]
-    per_second = np.stack([audio_descriptor(c) for c in np.array_split(logmel, seconds, axis=0)])
-    return per_second @ _projections()[0]
+        if sample_rate != EXTRACTOR_RATE:
+            wave = torchaudio.functional.resample(wave, sample_rate, EXTRACTOR_RATE)
+        if wave.shape[1] < EXTRACTOR_RATE:
+            wave = torch.nn.functional.pad(wave, (0, EXTRACTOR_RATE - wave.shape[1]))
+        feats = _extractors(str(standins))[0](wave)[0]  # [T, 128]
+    return feats.numpy().astype(np.float32)
 
 
-def _box_average(frame: np.ndarray, grid: int) -> np.ndarray:
-    """uint8 [H, W, 3] -> float [grid, grid, 3] in [0, 1]: mean over a grid x grid partition."""
-    img = np.asarray(frame, np.float32) / 255.0
-    rows = np.linspace(0, img.shape[0], grid + 1).astype(int)[:-1]
-    cols = np.linspace(0, img.shape[1], grid + 1).astype(int)[:-1]
-    sums = np.add.reduceat(np.add.reduceat(img, rows, axis=0), cols, axis=1)
-    counts = np.outer(np.diff(np.r_[rows, img.shape[0]]), np.diff(np.r_[cols, img.shape[1]]))
-    return sums / counts[..., None]
+def visual_features(frames: np.ndarray, standins: str | Path) -> np.ndarray:
+    """1024-d visual features ``[T, 1024]`` (float32) of uint8 RGB frames ``[T, H, W, 3]``."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+    with _single_thread(), torch.no_grad():
+        feats = _extractors(str(standins))[1](x)
+    return feats.numpy().astype(np.float32)
 
 
-def _colour_histogram(frame: np.ndarray, bins: int, min_saturation: float) -> np.ndarray:
-    """Fraction of all pixels that are saturated (HSV saturation > ``min_saturation``) and
-    fall in each of ``bins**3`` RGB cells: the colours of objects, whatever their
-    position (backgrounds are muted, so they drop out)."""
-    px = np.asarray(frame, np.int64).reshape(-1, 3)
-    hi, lo = px.max(axis=1), px.min(axis=1)
-    keep = (hi - lo) > min_saturation * np.maximum(hi, 1)
-    q = (px[keep] * bins) // 256
-    cells = (q[:, 0] * bins + q[:, 1]) * bins + q[:, 2]
-    return np.bincount(cells, minlength=bins**3) / len(px)
-
-
-def visual_descriptor(frame: np.ndarray) -> np.ndarray:
-    """The 256 numbers the visual projection sees: a 4 x 4 x 4 histogram of saturated
-    colours (x 4) and the 8 x 8 x 3 grid means (centred, x 0.25: coarse layout)."""
-    hist = _colour_histogram(frame, HIST_BINS, MIN_SATURATION) * HIST_SCALE
-    grid = (_box_average(frame, GRID).reshape(-1) - 0.5) * GRID_SCALE
-    return np.concatenate([hist, grid]).astype(np.float32)
-
-
-def visual_features(frame: np.ndarray) -> np.ndarray:
-    """1024-d visual feature of one uint8 RGB frame ``[H, W, 3]``."""
-    return np.maximum(visual_descriptor(frame) @ _projections()[1], 0.0)
-
-
-def pooled_features(
-    frames_per_second: np.ndarray, audio: np.ndarray, sample_rate: int
-) -> tuple[np.ndarray, np.ndarray]:
+def pooled_features(frames_per_second: np.ndarray, audio: np.ndarray, sample_rate: int,
+                    standins: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Video-level features: mean over seconds of the per-second features.
 
     ``frames_per_second`` is uint8 ``[T, H, W, 3]`` (one frame per second, at its
-    middle); ``audio`` the clip's mono waveform. Returns ``(audio [128], visual [1024])``.
+    middle); ``audio`` the clip's mono waveform; ``standins`` the stand-in directory
+    (checked beforehand by :func:`check_standins`). Returns ``(audio [128], visual [1024])``.
     """
-    a = audio_features(audio, sample_rate).mean(axis=0)
-    v = np.stack([visual_features(f) for f in frames_per_second]).mean(axis=0)
+    a = audio_features(audio, sample_rate, standins).mean(axis=0)
+    v = visual_features(frames_per_second, standins).mean(axis=0)
     return a.astype(np.float32), v.astype(np.float32)
+
+
+__all__ = ["AUDIO_DIM", "AUDIO_STANDIN", "DEFAULT_STANDINS", "PROVENANCE_ATTR", "STANDINS_ENV",
+           "VISUAL_DIM", "VISUAL_STANDIN", "StandinNotReadyError", "audio_features",
+           "check_standins", "default_standins", "pooled_features", "visual_features"]

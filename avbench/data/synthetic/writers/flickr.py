@@ -115,7 +115,7 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
     """Write synthetic Flickr-SoundNet for ``preset`` and ``seed`` under ``root``."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    config = world_config_kwargs(preset)
+    config = world_config_kwargs(preset, "flickr")  # calibrated object sizes
     world = get_world(config, seed)
     specs = plan(preset, seed, len(world.categories))
     ctx = RenderContext(

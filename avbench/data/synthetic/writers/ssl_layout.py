@@ -70,8 +70,12 @@ class RenderContext:
         return Path(self.root) / dict(self.split_dirs)[split]
 
 
-def world_config_kwargs(preset: Preset) -> dict[str, Any]:
-    """The WorldConfig fields a writer sets from the preset (size, rate, overrides)."""
+def world_config_kwargs(preset: Preset, layout: str | None = None) -> dict[str, Any]:
+    """The WorldConfig fields a writer sets: the dataset's calibrated layout
+    (``DATASET_LAYOUTS[layout]``, e.g. ``"avsbench_s4"``; none for the defaults,
+    which are VGG-SS's), then the preset's size and rate, then its overrides
+    (``--world`` wins over the calibrated layout)."""
+    from avbench.data.synthetic.config import DATASET_LAYOUTS
     from avbench.data.synthetic.world import WorldConfig
 
     fields = set(WorldConfig.__dataclass_fields__)
@@ -81,7 +85,11 @@ def world_config_kwargs(preset: Preset) -> dict[str, Any]:
             f"unknown world setting(s) {unknown} in preset {preset.name!r}; "
             f"WorldConfig fields: {sorted(fields)}"
         )
-    return {"image_size": preset.image_size, "sample_rate": preset.sample_rate, **preset.world}
+    if layout is not None and layout not in DATASET_LAYOUTS:
+        raise KeyError(f"unknown layout {layout!r}; one of {sorted(DATASET_LAYOUTS)}")
+    base = dict(DATASET_LAYOUTS[layout]) if layout is not None else {}
+    return {**base, "image_size": preset.image_size, "sample_rate": preset.sample_rate,
+            **preset.world}
 
 
 def eval_time(clip_seconds: float, fps: float) -> float:

@@ -29,6 +29,7 @@ Clip length, size and fps come from the preset.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,12 @@ from avbench.data.synthetic.media import write_mp4, write_wav
 from avbench.data.synthetic.parallel import map_progress
 from avbench.data.synthetic.presets import Preset
 from avbench.data.synthetic.writers.feature_file import write_feature_file
-from avbench.data.synthetic.writers.features import pooled_features
+from avbench.data.synthetic.writers.features import (
+    PROVENANCE_ATTR,
+    check_standins,
+    default_standins,
+    pooled_features,
+)
 from avbench.data.synthetic.writers.ssl_layout import (
     Summary,
     get_world,
@@ -76,6 +82,7 @@ class VegasContext:
     fps: int
     image_size: int
     sample_rate: int
+    standins: str  # stand-in directory of the feature extractors (writers.features)
 
 
 def class_map(seed: int, num_categories: int) -> dict[str, int]:
@@ -139,15 +146,27 @@ def render_clip(ctx: VegasContext, clip: VegasClip) -> dict[str, Any]:
     base = Path(ctx.root) / clip.class_name
     write_mp4(base / "videos" / f"{clip.stem}.mp4", video, ctx.fps, audio, ctx.sample_rate)
     write_wav(base / "audios" / f"{clip.stem}.wav", audio, ctx.sample_rate)
-    a_feat, v_feat = pooled_features(second_frames(video, ctx.fps), audio, ctx.sample_rate)
+    a_feat, v_feat = pooled_features(second_frames(video, ctx.fps), audio, ctx.sample_rate,
+                                     ctx.standins)
     t_mid = (video.shape[0] // 2) / ctx.fps
     truth = {"id": clip.id, "split": clip.split, "class_name": clip.class_name,
              **scene_truth(world, scene, t_mid)}
     return {"truth": truth, "audio_feat": a_feat, "visual_feat": v_feat}
 
 
-def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> dict[str, Any]:
-    """Write synthetic VEGAS (raw clips + ``vegas_feature.h5``) under ``root``."""
+def write(root: Path, preset: Preset, seed: int, *, progress: bool = True,
+          standins: str | Path | None = None) -> dict[str, Any]:
+    """Write synthetic VEGAS (raw clips + ``vegas_feature.h5``) under ``root``.
+
+    ``standins``: directory of the feature extractors' stand-ins (default
+    :func:`~avbench.data.synthetic.writers.features.default_standins`).
+
+    Raises:
+        StandinNotReadyError: a stand-in is missing or stale (the message gives the
+            ``avbench pretrain`` command that builds it); nothing is written then.
+    """
+    standins = default_standins() if standins is None else Path(standins)
+    extractors = check_standins(standins)  # fail before writing anything
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     config = world_config_kwargs(preset)
@@ -156,7 +175,7 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
     ctx = VegasContext(
         root=str(root), world_seed=seed, world_config=tuple(sorted(config.items())),
         clip_seconds=preset.clip_seconds, fps=preset.fps, image_size=preset.image_size,
-        sample_rate=preset.sample_rate,
+        sample_rate=preset.sample_rate, standins=str(standins),
     )
     out = map_progress(functools.partial(render_clip, ctx), clips,
                        desc=f"vegas/{preset.name}", progress=progress)
@@ -171,7 +190,8 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
             "labels": np.array([label[c.class_name] for c, _ in rows], np.int64),
             "ids": [c.id for c, _ in rows],
         }
-    write_feature_file(root / FEATURES_FILE, feats, class_names=VEGAS_CLASSES)
+    write_feature_file(root / FEATURES_FILE, feats, class_names=VEGAS_CLASSES,
+                       attrs={PROVENANCE_ATTR: json.dumps(extractors, sort_keys=True)})
 
     world.graph.save(root / "cooccurrence_graph.json")
     write_jsonl(root / "synthetic_scenes.jsonl", [o["truth"] for o in out])
@@ -181,7 +201,8 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
         DATASET, str(root), preset.name, seed, counts=counts,
         extra={"world_config": config, "class_map": cmap,
                "world_category_names": {n: world.categories[c].name for n, c in cmap.items()},
-               "features_file": FEATURES_FILE, "test_fraction": TEST_FRACTION,
+               "features_file": FEATURES_FILE, "feature_extractors": extractors,
+               "test_fraction": TEST_FRACTION,
                "val_fraction": VAL_FRACTION, "clip_seconds": preset.clip_seconds,
                "fps": preset.fps, "image_size": preset.image_size,
                "sample_rate": preset.sample_rate},

@@ -89,7 +89,7 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
     """Write synthetic VGGSound/VGG-SS for ``preset`` and ``seed`` under ``root``."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    config = world_config_kwargs(preset)
+    config = world_config_kwargs(preset, "vggss")  # calibrated object sizes
     world = get_world(config, seed)
     names = [c.name for c in world.categories]
     specs = plan(preset, seed, len(names))

@@ -1,0 +1,151 @@
+"""Stand-in ``audio-transformer``: a small ``transformers`` HuBERT in the role of HuBERT-Large (DenseAV).
+
+DenseAV's audio tower is HuBERT-Large on the 16 kHz waveform (REFERENCE.md C).
+The stand-in is the same ``transformers.HubertModel`` class at CPU size
+(:data:`HUBERT_CONFIG`): HuBERT-Large's layout choices (layer-norm conv feature
+extractor, pre-LN "stable" transformer layers) with a 7-layer conv feature
+extractor of 32 channels (strides 5,2,2,2,2,2,2: one frame per 20 ms, 50 Hz,
+as HuBERT), hidden size 96, 3 layers, 4 heads, FFN 192, a 16-tap
+convolutional position embedding. Loads as real HuBERT weights do::
+
+    HubertModel.from_pretrained(DIR, local_files_only=True)
+
+``DIR`` also holds a ``preprocessor_config.json`` (``Wav2Vec2FeatureExtractor``:
+16 kHz, ``do_normalize=True``: zero-mean unit-variance per clip, as HuBERT-Large
+expects), so ``AutoFeatureExtractor.from_pretrained(DIR)`` works too.
+
+Training: supervised classification of :class:`~avbench.pretrain.corpus.SoundCorpus`
+1-s clips of the pretraining categories (disjoint from every benchmark's), by
+HubertModel -> mean over time of the last hidden state -> Linear(96, C),
+cross-entropy (:func:`~avbench.pretrain.training.fit_classifier`); no masked
+prediction (HuBERT's own objective). The classification head is saved
+separately in ``head.safetensors`` (keys ``weight``, ``bias``; not part of the
+HuBERT directory's model, the card lists it). :func:`load_hubert` is the
+checked loader (a missing or truncated file -> ``WeightsError`` naming it).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from avbench.pretrain.card import StandinCard, make_card, write_card
+from avbench.pretrain.corpus import SoundCorpus, pretraining_world
+from avbench.pretrain.local_pretrained import from_pretrained_checked
+from avbench.pretrain.registry import StandinSpec, register_standin
+from avbench.pretrain.training import fit_classifier, materialize, seed_everything
+
+__all__ = ["HUBERT_CONFIG", "NAME", "SAMPLE_RATE", "load_hubert", "normalize_wave", "train"]
+
+NAME = "audio-transformer"
+SAMPLE_RATE = 16000
+WEIGHTS_FILE, CONFIG_FILE, HEAD_FILE = "model.safetensors", "config.json", "head.safetensors"
+PREPROCESSOR_FILE = "preprocessor_config.json"
+#: HubertConfig of the stand-in (HuBERT-Large's layout choices at CPU size)
+HUBERT_CONFIG: dict[str, Any] = {
+    "hidden_size": 96, "num_hidden_layers": 3, "num_attention_heads": 4, "intermediate_size": 192,
+    "conv_dim": [32] * 7, "conv_stride": [5, 2, 2, 2, 2, 2, 2], "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
+    "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
+    "feat_extract_norm": "layer", "do_stable_layer_norm": True,
+    "hidden_dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0,
+    "feat_proj_dropout": 0.0, "final_dropout": 0.0, "layerdrop": 0.0, "mask_time_prob": 0.0,
+}
+SIZES: dict[str, dict[str, Any]] = {
+    "tiny": {"n_train": 64, "n_heldout": 32, "steps": 6, "batch_size": 16, "lr": 1e-3},
+    "default": {"n_train": 1536, "n_heldout": 256, "steps": 200, "batch_size": 32, "lr": 1e-3},
+}
+
+
+def normalize_wave(wave: torch.Tensor) -> torch.Tensor:
+    """Zero-mean, unit-variance per clip over the last axis (``Wav2Vec2FeatureExtractor``'s
+    ``do_normalize``): ``[..., L] -> [..., L]``."""
+    mean = wave.mean(dim=-1, keepdim=True)
+    var = wave.var(dim=-1, keepdim=True, unbiased=False)
+    return (wave - mean) / torch.sqrt(var + 1e-7)
+
+
+class _Classifier(nn.Module):
+    """Normalise -> HubertModel -> time mean -> Linear: wave ``[B, L]`` at 16 kHz -> logits ``[B, C]``."""
+
+    def __init__(self, n_classes: int) -> None:
+        super().__init__()
+        from transformers import HubertConfig, HubertModel
+
+        self.hubert = HubertModel(HubertConfig(**HUBERT_CONFIG))
+        self.head = nn.Linear(HUBERT_CONFIG["hidden_size"], n_classes)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        hidden = self.hubert(normalize_wave(wave)).last_hidden_state  # [B, T, D]
+        return self.head(hidden.mean(dim=1))
+
+
+def load_hubert(out_dir: str | Path) -> nn.Module:
+    """``HubertModel.from_pretrained(out_dir, local_files_only=True)`` in eval mode.
+
+    Raises:
+        avbench.nn.weights.WeightsError: ``config.json`` or ``model.safetensors`` is missing,
+            truncated or does not match (the message names the directory and file).
+    """
+    from transformers import HubertModel
+
+    return from_pretrained_checked(HubertModel, out_dir, (CONFIG_FILE, WEIGHTS_FILE)).eval()
+
+
+def train(out_dir: Path, seed: int = 0, size: str = "default", progress: bool = True) -> StandinCard:
+    """Train the HuBERT stand-in into ``out_dir`` (``config.json``, ``model.safetensors``,
+    ``preprocessor_config.json``, ``head.safetensors``, ``card.json``). Deterministic in ``(seed, size)``."""
+    from safetensors.torch import save_file
+    from transformers import Wav2Vec2FeatureExtractor
+
+    cfg = SIZES[size]
+    started = time.time()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    world_seed = seed  # the benchmark world whose categories the corpus avoids (registry.pretrain)
+    world = pretraining_world(world_seed)
+    data = {split: materialize(SoundCorpus(world, cfg[f"n_{split}"], seed, split, 1.0, SAMPLE_RATE),
+                               desc=f"{NAME} {split} sounds", progress=progress)
+            for split in ("train", "heldout")}
+    seed_everything(seed)
+    model = _Classifier(len(world.categories))
+    stats = fit_classifier(model, data["train"], data["heldout"], steps=cfg["steps"],
+                           batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed,
+                           desc=f"pretrain {NAME}", progress=progress, weight_decay=0.01)
+    model.hubert.save_pretrained(out_dir, safe_serialization=True)
+    save_file({k: v.detach().contiguous() for k, v in model.head.state_dict().items()},
+              str(out_dir / HEAD_FILE))
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0,
+                             do_normalize=True, return_attention_mask=True).save_pretrained(out_dir)
+    card = make_card(
+        out_dir, name=NAME,
+        architecture={"library": "transformers", "class": "HubertModel", "config": dict(HUBERT_CONFIG),
+                      "load": "HubertModel.from_pretrained(DIR, local_files_only=True)",
+                      "input": "mono wave at 16 kHz, zero-mean unit-variance per clip",
+                      "frame_rate_hz": SAMPLE_RATE / 320,
+                      "head": "mean over time -> Linear(96, n_classes), saved in head.safetensors",
+                      "training": "supervised classification of SoundCorpus 1-s clips "
+                                  "(not HuBERT masked prediction)",
+                      "role": "HuBERT-Large (DenseAV audio tower)"},
+        files={"config": CONFIG_FILE, "weights": WEIGHTS_FILE, "preprocessor": PREPROCESSOR_FILE,
+               "head": HEAD_FILE},
+        seed=seed, world_seed=world_seed, categories=[c.name for c in world.categories],
+        corpus={"kind": "SoundCorpus", "n_train": cfg["n_train"], "n_heldout": cfg["n_heldout"],
+                "seconds": 1.0, "sample_rate": SAMPLE_RATE, "batch_size": cfg["batch_size"],
+                "lr": cfg["lr"]},
+        steps=int(stats["steps"]),
+        heldout={"accuracy": stats["heldout_accuracy"], "loss": stats["heldout_loss"]},
+        size=size, started=started)
+    write_card(out_dir, card)
+    return card
+
+
+register_standin(StandinSpec(
+    name=NAME,
+    description="transformers HubertModel (3 layers, dim 96, conv front-end on the 16 kHz wave), "
+                "supervised on world sounds: HuBERT-Large's role (DenseAV)",
+    train=train,
+))

@@ -20,7 +20,8 @@ For every subcommand, before parsing:
 Errors of the command line (an unknown subcommand, with the closest one
 suggested; a missing ``--data``; an unknown ``--model``/``--data`` class, with
 the registered ones listed; an unknown option; a config file that is nowhere)
-end in a message and exit code 2. A fit that trained nothing and the data
+end in a message and exit code 2. A weights file that is missing, truncated or
+for another network (:class:`~avbench.nn.weights.WeightsError`), a fit that trained nothing and the data
 layer's errors (:class:`~avbench.data.errors.MediaError`: a missing dataset
 root or file, corrupt media, a bad annotation or id list) print one line
 ``avbench SUBCOMMAND: error: ...`` and exit with code 1.
@@ -212,6 +213,20 @@ def _lightning_cli(argv: list[str]) -> int:
     return cli.exit_code
 
 
+def _weights_error(err: BaseException) -> BaseException | None:
+    """The :class:`~avbench.nn.weights.WeightsError` in ``err``'s cause/context chain, if any."""
+    from avbench.nn.weights import WeightsError
+
+    seen: set[int] = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        if isinstance(e, WeightsError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``avbench`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     from avbench.data.errors import MediaError
@@ -243,6 +258,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"avbench {name}: error: {msg}\ntip: avbench {name} --help", file=sys.stderr)
         return 2
+    except (ValueError, FileNotFoundError) as err:
+        weights = _weights_error(err)
+        if weights is None:
+            raise
+        # a missing/truncated/mismatched weights file, however deep jsonargparse wrapped it
+        print(f"avbench {name}: error: {weights}", file=sys.stderr)
+        return 1
     except (FitCheckError, MediaError) as err:
         # MediaError: the data layer's errors (missing root or file, corrupt media, bad
         # annotations or id lists) name the file: one line, no traceback

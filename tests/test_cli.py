@@ -265,3 +265,21 @@ def test_data_layer_errors_are_one_line_exit_1(tmp_path: Path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"avbench fit: error: {root}: dataset root directory does not exist"
     assert not any("Traceback" in line for line in err)
+
+
+def test_missing_or_truncated_standin_is_one_line_exit_1(vggsound_root: Path, tmp_path: Path,
+                                                         monkeypatch, capsys):
+    # the CPU configs name standins/image-resnet18/model.safetensors; $AVBENCH_STANDINS relocates it
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AVBENCH_STANDINS", str(tmp_path / "empty"))
+    assert main(["fit", *_fit_args("ezvsl", vggsound_root)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "not found at" in err[-1] and "make standins" in err[-1]
+    assert err[-1].startswith("avbench fit: error:") and not any("Traceback" in e for e in err)
+    bad = tmp_path / "bad" / "image-resnet18"
+    bad.mkdir(parents=True)
+    (bad / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":")  # torn header
+    monkeypatch.setenv("AVBENCH_STANDINS", str(tmp_path / "bad"))
+    assert main(["fit", *_fit_args("ezvsl", vggsound_root)]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert str(bad / "model.safetensors") in last

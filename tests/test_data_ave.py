@@ -65,11 +65,19 @@ def pitch_ratio(wave: np.ndarray, category: int, world) -> float:
     return band(world.categories[category].pitch_hz) / float(np.median(others))
 
 
-def colour_fraction(image: torch.Tensor, obj: dict, tol: float = 30.0) -> float:
+def colour_fraction(image: torch.Tensor, obj: dict, box: list[float] | None = None,
+                    tol: float = 30.0) -> tuple[float, float]:
+    """Share of pixels in the object's colours (body or texture) inside ``box``
+    (normalised x0, y0, x1, y1; the whole image if None) and outside it."""
     img = image.permute(1, 2, 0).numpy() * 255.0
     dist = np.min([np.linalg.norm(img - np.asarray(c, float), axis=-1)
                    for c in (obj["color"], obj["texture_color"])], axis=0)
-    return float((dist < tol).mean())
+    hit = dist < tol
+    inside = np.ones_like(hit) if box is None else np.zeros_like(hit)
+    if box is not None:
+        h, w = hit.shape
+        inside[int(box[1] * h):int(np.ceil(box[3] * h)), int(box[0] * w):int(np.ceil(box[2] * w))] = True
+    return float(hit[inside].mean()), float(hit[~inside].mean()) if (~inside).any() else 0.0
 
 
 # --------------------------------------------------------------------------- list files
@@ -149,12 +157,16 @@ def test_event_is_heard_and_seen_only_inside_its_window(root: Path, truth: dict,
         if b - a < full.size:
             outside = pitch_ratio(np.concatenate([full[:a], full[b:]]), c, world)
             assert outside * 10 < inside, (s["id"], inside, outside)
-        # the frame at the event centre shows the object in its colours
+        # the frame at the event centre shows the object in its colours inside its GT box.
+        # Measured inside the box, not over the image: calibrated VGG-SS sizes (issue 11) give
+        # boxes down to ~1-3 % of the frame, and at 64 px the codec's chroma blur leaves only
+        # ~15 % of such a box in the exact colours (large objects: 40-90 %).
         obj = next(o for o in t["objects"] if o["annotated"])
-        assert colour_fraction(s["image"], obj) > 0.05, s["id"]
+        inside, outside = colour_fraction(s["image"], obj, t["boxes"][0])
+        assert inside > 0.1 and inside > outside, (s["id"], inside, outside)
         # every second's frame is the scene with its source inside the event and the
         # scene without it outside (compared on the source's pixels, against the world)
-        scene = world.sample_scene(np.random.default_rng(plan[s["id"]].scene_seed), [c])
+        scene = ave_writer.make_scene(world, plan[s["id"]])
         empty = dataclasses.replace(scene, objects=[o for o in scene.objects if not o.annotated])
         src = scene.annotated_objects[0]
         frames = io.read_video_frames(ds.video_path(rec), fps=1.0, start=0.5, num_frames=10)

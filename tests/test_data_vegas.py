@@ -22,6 +22,7 @@ from avbench.data.synthetic import generate
 from avbench.data.synthetic.graph import CooccurrenceGraph
 from avbench.data.synthetic.presets import get_preset
 from avbench.data.synthetic.writers import vegas as vegas_writer
+from avbench.data.synthetic.writers.features import default_standins, pooled_features
 from avbench.data.synthetic.writers.ssl_layout import get_world, world_config_kwargs
 
 SR = 16000
@@ -100,11 +101,18 @@ def test_clips_carry_their_class_pitch_and_colours(root: Path, truth: dict, clas
         assert t["labels"] == [cat] and ds.classes[s["label"]] == s["class_name"]
         assert s["audio"].shape == (1, int(PRESET.clip_seconds * SR))
         assert pitch_ratio(s["audio"][0].numpy(), cat, world) > 10, s["id"]
+        # the class's object is in the frame, in its colours inside its GT box. Measured in the
+        # box, not over the image: calibrated VGG-SS sizes (issue 11) give boxes down to ~1 % of
+        # the frame, which cannot fill 5 % of the image (in the box: 30-90 %)
         obj = next(o for o in t["objects"] if o["annotated"])
         img = s["image"].permute(1, 2, 0).numpy() * 255.0
         dist = np.min([np.linalg.norm(img - np.asarray(c, float), axis=-1)
                        for c in (obj["color"], obj["texture_color"])], axis=0)
-        assert (dist < 30).mean() > 0.05, s["id"]  # the class's object is in the frame
+        x0, y0, x1, y1 = t["boxes"][0]
+        box = np.zeros(dist.shape, bool)
+        box[int(y0 * SIZE):int(np.ceil(y1 * SIZE)), int(x0 * SIZE):int(np.ceil(x1 * SIZE))] = True
+        inside, outside = (dist[box] < 30).mean(), (dist[~box] < 30).mean()
+        assert inside > 0.1 and inside > outside, (s["id"], inside, outside)
 
 
 def test_mp4_track_matches_the_wav(root: Path, class_map: dict, world) -> None:
@@ -155,21 +163,41 @@ def test_feature_file_splits_and_classes(root: Path) -> None:
 
 
 def test_features_separate_the_classes(root: Path) -> None:
-    """Nearest class centroid (train) classifies test clips above chance (0.1). The features
-    come from the TINY stand-ins of tests/conftest.py (a few training steps: near-random
-    networks), so the floor is 2x chance on 10 test clips; the leaderboard's default
-    stand-ins separate far better (writers.features docstring)."""
-    train, test = VEGASFeatures(root, "train"), VEGASFeatures(root, "test")
-    for key, floor in (("audio_feat", 0.2), ("visual_feat", 0.2)):
-        x = torch.stack([train[i][key] for i in range(len(train))])
-        y = torch.tensor([train[i]["label"] for i in range(len(train))])
-        xt = torch.stack([test[i][key] for i in range(len(test))])
-        yt = torch.tensor([test[i]["label"] for i in range(len(test))])
-        mu = x.mean(0)
-        cent = torch.stack([(x[y == k] - mu).mean(0) for k in range(10)])
-        sim = torch.nn.functional.normalize(xt - mu, dim=1) @ torch.nn.functional.normalize(cent, dim=1).T
-        acc = (sim.argmax(1) == yt).float().mean().item()
-        assert acc >= floor, (key, acc)
+    """Leave-one-out nearest class centroid over all the file's clips (10 classes: chance 0.1)
+    on the AUDIO features; 2x chance (seed 0 gives 0.29).
+
+    The features come from the TINY stand-ins of tests/conftest.py (6 training steps:
+    near-random networks). Since issue 11 calibrated the object sizes (median box ~0.29 of
+    the frame, down to ~0.01) their pooled visual features of this data carry no class
+    information (LOO 0.13, permutation p ~0.25; the default stand-ins give LOO 0.61), so
+    visual separation is tested on large objects in tests/test_synthetic_features.py and the
+    visual column here by :func:`test_feature_file_holds_the_rendered_clips`."""
+    parts = [VEGASFeatures(root, s) for s in ("train", "val", "test")]
+    x = torch.stack([d[i]["audio_feat"] for d in parts for i in range(len(d))])
+    y = torch.tensor([d[i]["label"] for d in parts for i in range(len(d))])
+    hits = 0
+    for i in range(len(x)):
+        keep = torch.arange(len(x)) != i
+        mu = x[keep].mean(0)
+        cent = torch.stack([(x[keep & (y == k)] - mu).mean(0) for k in range(10)])
+        sim = torch.nn.functional.normalize(cent, dim=1) @ torch.nn.functional.normalize(x[i] - mu, dim=0)
+        hits += int(sim.argmax() == y[i])
+    assert hits / len(x) >= 0.2, hits / len(x)
+
+
+def test_feature_file_holds_the_rendered_clips(root: Path, world) -> None:
+    """Recompute one test clip's features from the world: the file stores exactly them."""
+    clip = next(c for c in vegas_writer.plan(PRESET, 0, len(world.categories)) if c.split == "test")
+    scene = vegas_writer.make_scene(world, clip)
+    audio = np.asarray(world.render_audio(scene, PRESET.clip_seconds, PRESET.sample_rate), np.float32)
+    video = world.render_video(scene, PRESET.clip_seconds, PRESET.fps, SIZE)
+    a, v = pooled_features(vegas_writer.second_frames(video, PRESET.fps), audio, PRESET.sample_rate,
+                           default_standins())  # tests/conftest.py: the tiny stand-ins
+    feats = VEGASFeatures(root, "test")
+    item = next(feats[i] for i in range(len(feats)) if feats[i]["id"] == clip.id)
+    np.testing.assert_allclose(item["audio_feat"].numpy(), a, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(item["visual_feat"].numpy(), v, rtol=1e-5, atol=1e-5)
+    assert np.abs(v).sum() > 0 and item["class_name"] == clip.class_name
 
 
 @pytest.mark.parametrize("source", ["video", "features"])

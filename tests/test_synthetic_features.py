@@ -23,11 +23,22 @@ from avbench.data.synthetic.writers.features import (
 )
 from avbench.pretrain.card import read_card, sha256_file, write_card
 
+#: A world the TINY stand-ins can see: large annotated objects (the pre-calibration
+#: sizes, ~0.2-0.95 of the frame), no silent distractors, no off-screen sound. The tiny
+#: stand-ins are near-random networks (6 steps, held-out accuracy ~chance), so their
+#: pooled visual features reflect an object's colours only when it fills much of the
+#: frame: on the calibrated sizes of issue 11 (median ~0.29, down to ~0.01) their visual
+#: LOO accuracy is at chance (0.13, permutation p ~0.25), here 0.32-0.39 over data seeds
+#: 0-2. (The default stand-ins give LOO 0.61 on the calibrated sizes.)
+LEGIBLE_WORLD = {"object_area_quantiles": (0.2, 0.368, 0.575, 0.73, 0.85, 0.93, 0.95),
+                 "n_distractors": (0, 0), "offscreen_rate": 0.0}
+
 
 @pytest.fixture(scope="module")
 def vegas_root(tmp_path_factory, tiny_standins) -> Path:
     root = tmp_path_factory.mktemp("vegas_feats")
-    generate("vegas", root, "tiny", seed=0, progress=False, standins=tiny_standins)
+    generate("vegas", root, "tiny", seed=0, progress=False, standins=tiny_standins,
+             world=LEGIBLE_WORLD)
     return root
 
 
@@ -69,10 +80,11 @@ def test_feature_file_layout_and_provenance(vegas_root: Path, tiny_standins: Pat
 
 
 def test_features_separate_classes_better_than_chance(vegas_root: Path) -> None:
-    """Leave-one-out nearest class centroid over all clips (10 classes: chance 0.1)."""
+    """Leave-one-out nearest class centroid over all clips (10 classes: chance 0.1), floor
+    2x chance, on the :data:`LEGIBLE_WORLD` (seed 0: audio 0.29, visual 0.32)."""
     parts = [read_feature_split(vegas_root / FEATURES_FILE, s) for s in ("train", "test")]
     y = np.concatenate([p["labels"] for p in parts])
-    for key, floor in (("audio", 0.2), ("visual", 0.15)):
+    for key, floor in (("audio", 0.2), ("visual", 0.2)):
         x = np.concatenate([p[key] for p in parts])
         assert _loo_nearest_centroid(x, y) >= floor, key
 

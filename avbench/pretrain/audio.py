@@ -10,14 +10,14 @@ n_classes)``; the 128-d post-ReLU layer plays VGGish's embedding
 (:class:`~.extractors.AudioFeatureExtractor`).
 
 ``DIR/model.safetensors``: the backbone in timm's resnet key layout
-(``AudioEncoder(..., pretrained_path=...)`` strict-loads it) and ``head.*``.
+(``AudioEncoder(..., pretrained_path=...)`` strict-loads it) and ``head.*``; the
+classifier and its training are shared with ``image-resnet18``
+(:mod:`~avbench.pretrain.resnet_classifier`).
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,15 +25,15 @@ from torch import nn
 
 from avbench.nn.encoders import AudioEncoder
 from avbench.nn.frontends import LogMelSpectrogram
-from avbench.pretrain.card import StandinCard, make_card, write_card
-from avbench.pretrain.corpus import SoundCorpus, pretraining_world
+from avbench.pretrain.card import StandinCard
+from avbench.pretrain.corpus import SoundCorpus
 from avbench.pretrain.registry import StandinSpec, register_standin
-from avbench.pretrain.training import fit_classifier, materialize, save_safetensors, seed_everything
+from avbench.pretrain.resnet_classifier import WEIGHTS_FILE, ResNetClassifier, train_resnet_standin
+from avbench.pretrain.training import StandinRun
 
 __all__ = ["ARCHITECTURE", "AUDIO_SIZES", "SAMPLE_RATE", "WEIGHTS_FILE", "WINDOW_FRAMES",
            "AudioClassifier", "AudioSize", "VGGishLogMel", "augment_waves", "train_audio_resnet18"]
 
-WEIGHTS_FILE = "model.safetensors"
 SAMPLE_RATE = 16000
 #: frames of one 0.96-s example (VGGish)
 WINDOW_FRAMES = 96
@@ -86,7 +86,7 @@ class VGGishLogMel(nn.Module):
         return spec[..., :WINDOW_FRAMES]
 
 
-class AudioClassifier(nn.Module):
+class AudioClassifier(ResNetClassifier):
     """Log-mel front-end + ``AudioEncoder`` + the 128-d head (module docstring).
 
     ``forward(wave [B, L >= 15600] at 16 kHz) -> logits [B, n_classes]``;
@@ -95,34 +95,17 @@ class AudioClassifier(nn.Module):
 
     def __init__(self, n_classes: int, width: int = 16, layers: tuple[int, ...] = (1, 1, 1, 1),
                  embedding_dim: int = 128, pretrained_path: str | None = None) -> None:
-        super().__init__()
-        self.frontend = VGGishLogMel()
-        self.encoder = AudioEncoder("resnet18", in_chans=1, pretrained_path=pretrained_path,
-                                    width=width, layers=list(layers))
-        self.head = nn.Sequential(OrderedDict(
-            fc1=nn.Linear(self.encoder.out_channels, embedding_dim), relu=nn.ReLU(),
-            fc2=nn.Linear(embedding_dim, n_classes)))
+        frontend = VGGishLogMel()  # no parameters; built first as before the encoder
+        super().__init__(AudioEncoder("resnet18", in_chans=1, pretrained_path=pretrained_path,
+                                      width=width, layers=list(layers)), embedding_dim, n_classes)
+        self.frontend = frontend
 
     def embed(self, wave: torch.Tensor) -> torch.Tensor:
         """[B, L] -> [B, embedding_dim] (post-ReLU) of the first 0.96 s."""
-        pooled = self.encoder(self.frontend(wave)).mean(dim=(2, 3))
-        return self.head.relu(self.head.fc1(pooled))
+        return self.head_features(self.frontend(wave))
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         return self.head.fc2(self.embed(wave))
-
-    def weights_state(self) -> dict[str, torch.Tensor]:
-        """What ``model.safetensors`` holds: backbone keys (timm layout) + ``head.*``."""
-        state = dict(self.encoder.backbone.state_dict())
-        state.update({f"head.{k}": v for k, v in self.head.state_dict().items()})
-        return state
-
-    def load_weights_state(self, state: dict[str, torch.Tensor]) -> None:
-        """Inverse of :meth:`weights_state` (strict)."""
-        self.encoder.backbone.load_state_dict(
-            {k: v for k, v in state.items() if not k.startswith("head.")}, strict=True)
-        self.head.load_state_dict(
-            {k[len("head."):]: v for k, v in state.items() if k.startswith("head.")}, strict=True)
 
 
 def augment_waves(wave: torch.Tensor) -> torch.Tensor:
@@ -136,31 +119,15 @@ def augment_waves(wave: torch.Tensor) -> torch.Tensor:
 
 def train_audio_resnet18(out_dir: Path, seed: int, size: str, progress: bool = True) -> StandinCard:
     """Train ``audio-resnet18`` into ``out_dir`` (weights, then the card); returns the card."""
-    started = time.time()
     p = AUDIO_SIZES[size]
-    world = pretraining_world(seed)
-    train = SoundCorpus(world, p.n_train, seed, "train", p.seconds, SAMPLE_RATE)
-    heldout = SoundCorpus(world, p.n_heldout, seed, "heldout", p.seconds, SAMPLE_RATE)
-    train_t = materialize(train, desc="audio-resnet18: render train", progress=progress)
-    heldout_t = materialize(heldout, desc="audio-resnet18: render held-out", progress=progress)
-    seed_everything(seed)
-    model = AudioClassifier(train.n_classes, ARCHITECTURE["width"], tuple(ARCHITECTURE["layers"]),
-                            ARCHITECTURE["embedding_dim"])
-    stats = fit_classifier(model, train_t, heldout_t, steps=p.steps, batch_size=p.batch_size,
-                           lr=p.lr, weight_decay=p.weight_decay, seed=seed,
-                           desc="audio-resnet18", progress=progress, augment=augment_waves)
-    out_dir = Path(out_dir)
-    save_safetensors(out_dir / WEIGHTS_FILE, model.weights_state())
-    card = make_card(
-        out_dir, name="audio-resnet18", architecture={**ARCHITECTURE, "n_classes": train.n_classes},
-        files={"weights": WEIGHTS_FILE}, seed=seed, world_seed=seed,
-        categories=train.category_names,
-        corpus={"kind": "SoundCorpus", "sample_rate": SAMPLE_RATE, **asdict(p)}, steps=p.steps,
-        heldout={"accuracy": stats["heldout_accuracy"], "loss": stats["heldout_loss"],
-                 "train_loss": stats["train_loss"], "chance": 1.0 / train.n_classes},
-        size=size, started=started)
-    write_card(out_dir, card)
-    return card
+    run = StandinRun.start("audio-resnet18", out_dir, seed, size)
+    return train_resnet_standin(
+        run, lambda n: AudioClassifier(n, ARCHITECTURE["width"], tuple(ARCHITECTURE["layers"]),
+                                       ARCHITECTURE["embedding_dim"]),
+        SoundCorpus(run.world, p.n_train, seed, "train", p.seconds, SAMPLE_RATE),
+        SoundCorpus(run.world, p.n_heldout, seed, "heldout", p.seconds, SAMPLE_RATE), p,
+        architecture=ARCHITECTURE, corpus={"kind": "SoundCorpus", "sample_rate": SAMPLE_RATE},
+        augment=augment_waves, progress=progress)
 
 
 register_standin(StandinSpec(

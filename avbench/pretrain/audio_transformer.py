@@ -26,18 +26,23 @@ checked loader (a missing or truncated file -> ``WeightsError`` naming it).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from avbench.pretrain.card import StandinCard, make_card, write_card
-from avbench.pretrain.corpus import SoundCorpus, pretraining_world
+from avbench.pretrain.card import StandinCard
+from avbench.pretrain.corpus import SoundCorpus
 from avbench.pretrain.local_pretrained import from_pretrained_checked
 from avbench.pretrain.registry import StandinSpec, register_standin
-from avbench.pretrain.training import fit_classifier, materialize, seed_everything
+from avbench.pretrain.training import (
+    StandinRun,
+    fit_classifier,
+    materialize,
+    save_safetensors,
+    seed_everything,
+)
 
 __all__ = ["HUBERT_CONFIG", "NAME", "SAMPLE_RATE", "load_hubert", "normalize_wave", "train"]
 
@@ -98,15 +103,11 @@ def load_hubert(out_dir: str | Path) -> nn.Module:
 def train(out_dir: Path, seed: int = 0, size: str = "default", progress: bool = True) -> StandinCard:
     """Train the HuBERT stand-in into ``out_dir`` (``config.json``, ``model.safetensors``,
     ``preprocessor_config.json``, ``head.safetensors``, ``card.json``). Deterministic in ``(seed, size)``."""
-    from safetensors.torch import save_file
     from transformers import Wav2Vec2FeatureExtractor
 
     cfg = SIZES[size]
-    started = time.time()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    world_seed = seed  # the benchmark world whose categories the corpus avoids (registry.pretrain)
-    world = pretraining_world(world_seed)
+    run = StandinRun.start(NAME, out_dir, seed, size)
+    world = run.world
     data = {split: materialize(SoundCorpus(world, cfg[f"n_{split}"], seed, split, 1.0, SAMPLE_RATE),
                                desc=f"{NAME} {split} sounds", progress=progress)
             for split in ("train", "heldout")}
@@ -115,13 +116,11 @@ def train(out_dir: Path, seed: int = 0, size: str = "default", progress: bool = 
     stats = fit_classifier(model, data["train"], data["heldout"], steps=cfg["steps"],
                            batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed,
                            desc=f"pretrain {NAME}", progress=progress, weight_decay=0.01)
-    model.hubert.save_pretrained(out_dir, safe_serialization=True)
-    save_file({k: v.detach().contiguous() for k, v in model.head.state_dict().items()},
-              str(out_dir / HEAD_FILE))
+    model.hubert.save_pretrained(run.out_dir, safe_serialization=True)
+    save_safetensors(run.out_dir / HEAD_FILE, model.head.state_dict())
     Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0,
-                             do_normalize=True, return_attention_mask=True).save_pretrained(out_dir)
-    card = make_card(
-        out_dir, name=NAME,
+                             do_normalize=True, return_attention_mask=True).save_pretrained(run.out_dir)
+    return run.finish(
         architecture={"library": "transformers", "class": "HubertModel", "config": dict(HUBERT_CONFIG),
                       "load": "HubertModel.from_pretrained(DIR, local_files_only=True)",
                       "input": "mono wave at 16 kHz, zero-mean unit-variance per clip",
@@ -132,15 +131,11 @@ def train(out_dir: Path, seed: int = 0, size: str = "default", progress: bool = 
                       "role": "HuBERT-Large (DenseAV audio tower)"},
         files={"config": CONFIG_FILE, "weights": WEIGHTS_FILE, "preprocessor": PREPROCESSOR_FILE,
                "head": HEAD_FILE},
-        seed=seed, world_seed=world_seed, categories=[c.name for c in world.categories],
         corpus={"kind": "SoundCorpus", "n_train": cfg["n_train"], "n_heldout": cfg["n_heldout"],
                 "seconds": 1.0, "sample_rate": SAMPLE_RATE, "batch_size": cfg["batch_size"],
                 "lr": cfg["lr"]},
         steps=int(stats["steps"]),
-        heldout={"accuracy": stats["heldout_accuracy"], "loss": stats["heldout_loss"]},
-        size=size, started=started)
-    write_card(out_dir, card)
-    return card
+        heldout={"accuracy": stats["heldout_accuracy"], "loss": stats["heldout_loss"]})
 
 
 register_standin(StandinSpec(

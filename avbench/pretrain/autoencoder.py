@@ -37,7 +37,6 @@ unit variance for the diffusion model.
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +44,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from avbench.pretrain.card import StandinCard, make_card, write_card
-from avbench.pretrain.corpus import SoundCorpus, pretraining_world
+from avbench.pretrain.card import StandinCard
+from avbench.pretrain.corpus import SoundCorpus
 from avbench.pretrain.local_pretrained import from_pretrained_checked
 from avbench.pretrain.registry import StandinSpec, register_standin
-from avbench.pretrain.training import seed_everything
+from avbench.pretrain.training import StandinRun, seed_everything
 
 __all__ = ["AE_CONFIG", "KL_WEIGHT", "LOG_MEL_MEAN", "LOG_MEL_STD", "MEL", "NAME", "MelFrontEnd",
            "load_autoencoder", "train"]
@@ -141,11 +140,8 @@ def train(out_dir: Path, seed: int = 0, size: str = "default", progress: bool = 
     from diffusers import AutoencoderKL
 
     cfg = SIZES[size]
-    started = time.time()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    world_seed = seed  # the benchmark world whose categories the corpus avoids (registry.pretrain)
-    world = pretraining_world(world_seed)
+    run = StandinRun.start(NAME, out_dir, seed, size)
+    world = run.world
     frontend = MelFrontEnd()
     mels = {split: _mels(SoundCorpus(world, cfg[f"n_{split}"], seed, split, 1.0, MEL["sample_rate"]),
                          frontend, f"{NAME} {split} sounds", progress)
@@ -176,10 +172,9 @@ def train(out_dir: Path, seed: int = 0, size: str = "default", progress: bool = 
         last.append(float(loss.detach()) / x[0].numel())
     heldout = _heldout(ae, mels["heldout"], mels["train"].mean(dim=0, keepdim=True), bs)
     ae.register_to_config(scaling_factor=1.0 / max(_latent_std(ae, mels["train"], bs), 1e-6))
-    ae.save_pretrained(out_dir, safe_serialization=True)
+    ae.save_pretrained(run.out_dir, safe_serialization=True)
     frames = mels["train"].shape[-1]
-    card = make_card(
-        out_dir, name=NAME,
+    return run.finish(
         architecture={"library": "diffusers", "class": "AutoencoderKL", "config": dict(AE_CONFIG),
                       "scaling_factor": float(ae.config.scaling_factor),
                       "load": "AutoencoderKL.from_pretrained(DIR, local_files_only=True)",
@@ -190,14 +185,11 @@ def train(out_dir: Path, seed: int = 0, size: str = "default", progress: bool = 
                       "latent": f"4 x 32 x T/4 (input 1 x 128 x T, T a multiple of {DOWNSAMPLE})",
                       "role": "Stable-Diffusion-style mel autoencoder (AV-LDM)"},
         files={"config": CONFIG_FILE, "weights": WEIGHTS_FILE},
-        seed=seed, world_seed=world_seed, categories=[c.name for c in world.categories],
         corpus={"kind": "SoundCorpus", "n_train": cfg["n_train"], "n_heldout": cfg["n_heldout"],
                 "seconds": 1.0, "frames": frames, "sample_rate": MEL["sample_rate"],
                 "batch_size": bs, "lr": cfg["lr"],
                 "train_l1_last": float(sum(last[-20:]) / max(1, len(last[-20:])))},
-        steps=steps, heldout=heldout, size=size, started=started)
-    write_card(out_dir, card)
-    return card
+        steps=steps, heldout=heldout)
 
 
 register_standin(StandinSpec(

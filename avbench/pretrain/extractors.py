@@ -18,6 +18,7 @@ with frozen parameters.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -30,16 +31,7 @@ from avbench.pretrain.image import ImageClassifier
 
 __all__ = ["AudioFeatureExtractor", "VisualFeatureExtractor"]
 
-
-class _FileLayout(nn.Module):
-    """The key layout of a stand-in's ``model.safetensors``: the backbone's children at the top
-    level (timm names) and ``head.*``; shares the modules it is built from."""
-
-    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
-        super().__init__()
-        for name, child in backbone.named_children():
-            self.add_module(name, child)
-        self.head = head
+C = TypeVar("C", ImageClassifier, AudioClassifier)
 
 
 def _checked_card(out_dir: str | Path, name: str) -> tuple[StandinCard, Path]:
@@ -56,6 +48,18 @@ def _checked_card(out_dir: str | Path, name: str) -> tuple[StandinCard, Path]:
                            + "; ".join(problems) + f" (retrain: avbench pretrain {name} --out "
                            f"{out_dir} --force)")
     return card, out_dir / card.files["weights"]
+
+
+def _load_classifier(out_dir: str | Path, name: str, dim_key: str,
+                     cls: type[C]) -> tuple[C, StandinCard]:
+    """``cls(n_classes, width, layers, card.architecture[dim_key])`` of the stand-in ``name`` in
+    ``out_dir``, its weights strict-loaded; raises ``WeightsError`` as ``from_dir`` does."""
+    card, weights = _checked_card(out_dir, name)
+    a = card.architecture
+    model = cls(int(a["n_classes"]), int(a["width"]), tuple(a["layers"]), int(a[dim_key]))
+    load_state_dict_strict(model.file_layout(), weights, ignore_prefixes=(),
+                           what=f"{name} feature extractor")
+    return model, card
 
 
 def _freeze(module: nn.Module) -> None:
@@ -83,12 +87,7 @@ class VisualFeatureExtractor(nn.Module):
             WeightsError: no/invalid card, a file whose sha256 differs from the card's, or weights
                 that do not fit the architecture the card names.
         """
-        card, weights = _checked_card(out_dir, "image-resnet18")
-        a = card.architecture
-        model = ImageClassifier(int(a["n_classes"]), int(a["width"]), tuple(a["layers"]),
-                                int(a["feature_dim"]))
-        load_state_dict_strict(_FileLayout(model.encoder.backbone, model.head), weights,
-                               ignore_prefixes=(), what="image-resnet18 feature extractor")
+        model, card = _load_classifier(out_dir, "image-resnet18", "feature_dim", ImageClassifier)
         return cls(model, int(card.corpus["image_size"]), card)
 
     @property
@@ -114,12 +113,7 @@ class AudioFeatureExtractor(nn.Module):
     @classmethod
     def from_dir(cls, out_dir: str | Path) -> AudioFeatureExtractor:
         """The extractor of the ``audio-resnet18`` in ``out_dir`` (errors as for the visual one)."""
-        card, weights = _checked_card(out_dir, "audio-resnet18")
-        a = card.architecture
-        model = AudioClassifier(int(a["n_classes"]), int(a["width"]), tuple(a["layers"]),
-                                int(a["embedding_dim"]))
-        load_state_dict_strict(_FileLayout(model.encoder.backbone, model.head), weights,
-                               ignore_prefixes=(), what="audio-resnet18 feature extractor")
+        model, card = _load_classifier(out_dir, "audio-resnet18", "embedding_dim", AudioClassifier)
         return cls(model, card)
 
     @property

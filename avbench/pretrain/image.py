@@ -10,30 +10,29 @@ AVE/VEGAS feature files (:class:`~.extractors.VisualFeatureExtractor`).
 
 ``DIR/model.safetensors`` holds the backbone in timm's resnet key layout (what
 ``ImageEncoder(..., pretrained_path=DIR/model.safetensors)`` strict-loads) and
-the head under ``head.`` (ignored by the encoder, read by the extractor).
+the head under ``head.`` (ignored by the encoder, read by the extractor); the
+classifier and its training are shared with ``audio-resnet18``
+(:mod:`~avbench.pretrain.resnet_classifier`).
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from avbench.nn.encoders import ImageEncoder
-from avbench.pretrain.card import StandinCard, make_card, write_card
-from avbench.pretrain.corpus import ImageCorpus, pretraining_world
+from avbench.pretrain.card import StandinCard
+from avbench.pretrain.corpus import ImageCorpus
 from avbench.pretrain.registry import StandinSpec, register_standin
-from avbench.pretrain.training import fit_classifier, materialize, save_safetensors, seed_everything
+from avbench.pretrain.resnet_classifier import WEIGHTS_FILE, ResNetClassifier, train_resnet_standin
+from avbench.pretrain.training import StandinRun
 
 __all__ = ["ARCHITECTURE", "IMAGE_SIZES", "WEIGHTS_FILE", "ImageClassifier", "ImageSize",
            "augment_images", "train_image_resnet18"]
 
-WEIGHTS_FILE = "model.safetensors"
 #: the encoder the weights fit (the CPU configs' image network) and the head
 ARCHITECTURE: dict = {"arch": "resnet18", "width": 16, "layers": [1, 1, 1, 1], "feature_dim": 1024,
                       "head": "avgpool -> Linear(C, 1024) -> ReLU -> Linear(1024, n_classes)",
@@ -61,7 +60,7 @@ IMAGE_SIZES: dict[str, ImageSize] = {
 }
 
 
-class ImageClassifier(nn.Module):
+class ImageClassifier(ResNetClassifier):
     """``ImageEncoder`` + the 1024-d head (module docstring).
 
     ``forward(image [B,3,H,W] float in [0,1] or uint8) -> logits [B, n_classes]``;
@@ -70,35 +69,17 @@ class ImageClassifier(nn.Module):
 
     def __init__(self, n_classes: int, width: int = 16, layers: tuple[int, ...] = (1, 1, 1, 1),
                  feature_dim: int = 1024, pretrained_path: str | None = None) -> None:
-        super().__init__()
-        self.encoder = ImageEncoder("resnet18", pretrained_path=pretrained_path, width=width,
-                                    layers=list(layers))
-        self.head = nn.Sequential(OrderedDict(
-            fc1=nn.Linear(self.encoder.out_channels, feature_dim), relu=nn.ReLU(),
-            fc2=nn.Linear(feature_dim, n_classes)))
+        super().__init__(ImageEncoder("resnet18", pretrained_path=pretrained_path, width=width,
+                                      layers=list(layers)), feature_dim, n_classes)
 
     def features(self, image: torch.Tensor) -> torch.Tensor:
         """[B,3,H,W] -> [B, feature_dim] (post-ReLU)."""
         if image.dtype == torch.uint8:
             image = image.float() / 255.0
-        pooled = self.encoder(image).mean(dim=(2, 3))
-        return self.head.relu(self.head.fc1(pooled))
+        return self.head_features(image)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.head.fc2(self.features(image))
-
-    def weights_state(self) -> dict[str, torch.Tensor]:
-        """What ``model.safetensors`` holds: backbone keys (timm layout) + ``head.*``."""
-        state = dict(self.encoder.backbone.state_dict())
-        state.update({f"head.{k}": v for k, v in self.head.state_dict().items()})
-        return state
-
-    def load_weights_state(self, state: dict[str, torch.Tensor]) -> None:
-        """Inverse of :meth:`weights_state` (strict)."""
-        self.encoder.backbone.load_state_dict(
-            {k: v for k, v in state.items() if not k.startswith("head.")}, strict=True)
-        self.head.load_state_dict(
-            {k[len("head."):]: v for k, v in state.items() if k.startswith("head.")}, strict=True)
 
 
 def augment_images(x: torch.Tensor, min_scale: float = 0.6) -> torch.Tensor:
@@ -130,33 +111,15 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 def train_image_resnet18(out_dir: Path, seed: int, size: str, progress: bool = True) -> StandinCard:
     """Train ``image-resnet18`` into ``out_dir`` (weights, then the card); returns the card."""
-    started = time.time()
     p = IMAGE_SIZES[size]
-    world = pretraining_world(seed)
-    train = ImageCorpus(world, p.n_train, seed, "train", p.image_size)
-    heldout = ImageCorpus(world, p.n_heldout, seed, "heldout", p.image_size)
-    train_t = materialize(train, desc="image-resnet18: render train", progress=progress,
-                          transform=_to_uint8)
-    heldout_t = materialize(heldout, desc="image-resnet18: render held-out", progress=progress,
-                            transform=_to_uint8)
-    seed_everything(seed)
-    model = ImageClassifier(train.n_classes, ARCHITECTURE["width"], tuple(ARCHITECTURE["layers"]),
-                            ARCHITECTURE["feature_dim"])
-    stats = fit_classifier(model, train_t, heldout_t, steps=p.steps, batch_size=p.batch_size,
-                           lr=p.lr, weight_decay=p.weight_decay, seed=seed,
-                           desc="image-resnet18", progress=progress, augment=augment_images)
-    out_dir = Path(out_dir)
-    save_safetensors(out_dir / WEIGHTS_FILE, model.weights_state())
-    card = make_card(
-        out_dir, name="image-resnet18", architecture={**ARCHITECTURE, "n_classes": train.n_classes},
-        files={"weights": WEIGHTS_FILE}, seed=seed, world_seed=seed,
-        categories=train.category_names,
-        corpus={"kind": "ImageCorpus", **asdict(p)}, steps=p.steps,
-        heldout={"accuracy": stats["heldout_accuracy"], "loss": stats["heldout_loss"],
-                 "train_loss": stats["train_loss"], "chance": 1.0 / train.n_classes},
-        size=size, started=started)
-    write_card(out_dir, card)
-    return card
+    run = StandinRun.start("image-resnet18", out_dir, seed, size)
+    return train_resnet_standin(
+        run, lambda n: ImageClassifier(n, ARCHITECTURE["width"], tuple(ARCHITECTURE["layers"]),
+                                       ARCHITECTURE["feature_dim"]),
+        ImageCorpus(run.world, p.n_train, seed, "train", p.image_size),
+        ImageCorpus(run.world, p.n_heldout, seed, "heldout", p.image_size), p,
+        architecture=ARCHITECTURE, corpus={"kind": "ImageCorpus"}, augment=augment_images,
+        progress=progress, transform=_to_uint8)
 
 
 register_standin(StandinSpec(

@@ -37,7 +37,6 @@ is the joint one (both right). The heads are saved in ``head.safetensors``
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +45,11 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from avbench.data.synthetic.actions import VERBS, third_person
-from avbench.pretrain.card import StandinCard, make_card, write_card
-from avbench.pretrain.corpus import SentenceCorpus, pretraining_world
+from avbench.pretrain.card import StandinCard
+from avbench.pretrain.corpus import SentenceCorpus
 from avbench.pretrain.local_pretrained import from_pretrained_checked
 from avbench.pretrain.registry import StandinSpec, register_standin
-from avbench.pretrain.training import fit_classifier, seed_everything
+from avbench.pretrain.training import StandinRun, fit_classifier, save_safetensors, seed_everything
 
 __all__ = ["BERT_CONFIG", "MAX_LENGTH", "NAME", "build_tokenizer", "encode_corpus", "load_text_encoder",
            "load_tokenizer", "train", "verb_of"]
@@ -172,14 +171,9 @@ def load_text_encoder(out_dir: str | Path) -> nn.Module:
 def train(out_dir: Path, seed: int = 0, size: str = "default", progress: bool = True) -> StandinCard:
     """Train tokenizer + encoder into ``out_dir`` (``tokenizer.json`` ..., ``config.json``,
     ``model.safetensors``, ``head.safetensors``, ``card.json``). Deterministic in ``(seed, size)``."""
-    from safetensors.torch import save_file
-
     cfg = SIZES[size]
-    started = time.time()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    world_seed = seed  # the benchmark world whose categories the corpus avoids (registry.pretrain)
-    world = pretraining_world(world_seed)
+    run = StandinRun.start(NAME, out_dir, seed, size)
+    world = run.world
     corpora = {split: SentenceCorpus(world, cfg[f"n_{split}"], seed, split)
                for split in ("train", "heldout")}
     tokenizer = build_tokenizer([corpora["train"][i][0] for i in range(len(corpora["train"]))])
@@ -189,13 +183,12 @@ def train(out_dir: Path, seed: int = 0, size: str = "default", progress: bool = 
     stats = fit_classifier(model, data["train"], data["heldout"], steps=cfg["steps"],
                            batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed,
                            desc=f"pretrain {NAME}", progress=progress, weight_decay=0.01)
-    tokenizer.save_pretrained(out_dir)
-    model.bert.save_pretrained(out_dir, safe_serialization=True)
-    heads = {f"{name}.{k}": v.detach().contiguous()
-             for name in ("category", "verb") for k, v in getattr(model, name).state_dict().items()}
-    save_file(heads, str(out_dir / HEAD_FILE))
-    card = make_card(
-        out_dir, name=NAME,
+    tokenizer.save_pretrained(run.out_dir)
+    model.bert.save_pretrained(run.out_dir, safe_serialization=True)
+    save_safetensors(run.out_dir / HEAD_FILE,
+                     {f"{name}.{k}": v for name in ("category", "verb")
+                      for k, v in getattr(model, name).state_dict().items()})
+    return run.finish(
         architecture={"library": "transformers", "class": "BertModel",
                       "config": {**BERT_CONFIG, "vocab_size": len(tokenizer)},
                       "tokenizer": {"class": "PreTrainedTokenizerFast", "model": "WordPiece",
@@ -210,14 +203,10 @@ def train(out_dir: Path, seed: int = 0, size: str = "default", progress: bool = 
                       "role": "DistilBERT-style narration encoder (MC3)"},
         files={"config": CONFIG_FILE, "weights": WEIGHTS_FILE, "head": HEAD_FILE,
                **{f.split(".")[0]: f for f in TOKENIZER_FILES}},
-        seed=seed, world_seed=world_seed, categories=[c.name for c in world.categories],
         corpus={"kind": "SentenceCorpus", "n_train": cfg["n_train"], "n_heldout": cfg["n_heldout"],
                 "verbs": [v.name for v in VERBS], "batch_size": cfg["batch_size"], "lr": cfg["lr"]},
         steps=int(stats["steps"]),
-        heldout={"accuracy": stats["heldout_accuracy"], "loss": stats["heldout_loss"]},
-        size=size, started=started)
-    write_card(out_dir, card)
-    return card
+        heldout={"accuracy": stats["heldout_accuracy"], "loss": stats["heldout_loss"]})
 
 
 register_standin(StandinSpec(

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +30,11 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
 from avbench.atomic_io import atomic_path
+from avbench.data.synthetic.world import World
+from avbench.pretrain.card import StandinCard, make_card, write_card
+from avbench.pretrain.corpus import pretraining_world
 
-__all__ = ["fit_classifier", "materialize", "save_safetensors", "seed_everything"]
+__all__ = ["StandinRun", "fit_classifier", "materialize", "save_safetensors", "seed_everything"]
 
 
 def seed_everything(seed: int) -> None:
@@ -149,3 +155,41 @@ def fit_classifier(model: nn.Module, train: Dataset, heldout: Dataset, *, steps:
     model.train()
     return {"steps": float(steps), "train_loss": float(np.mean(losses[-50:])),
             "heldout_accuracy": acc, "heldout_loss": hloss}
+
+
+@dataclass(frozen=True)
+class StandinRun:
+    """One training run of stand-in ``name`` into ``out_dir``: what its card needs besides
+    the results. ``world`` is the pretraining world of ``seed`` (``seed`` is also the benchmark
+    world seed whose categories the corpus avoids: ``registry.pretrain``)."""
+
+    name: str
+    out_dir: Path
+    seed: int
+    size: str
+    world: World
+    started: float  # time.time() at the start
+
+    @classmethod
+    def start(cls, name: str, out_dir: str | Path, seed: int, size: str) -> StandinRun:
+        """Start the clock, create ``out_dir`` (and parents) and build the pretraining world."""
+        started = time.time()
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return cls(name, out_dir, seed, size, pretraining_world(seed), started)
+
+    def finish(self, *, architecture: dict[str, Any], files: dict[str, str],
+               corpus: dict[str, Any], steps: int, heldout: dict[str, float]) -> StandinCard:
+        """Write ``card.json`` for the ``files`` already in ``out_dir`` (the world's categories
+        in label order, ``world_seed = seed``; :func:`~avbench.pretrain.card.make_card`) and
+        return the card.
+
+        Raises:
+            FileNotFoundError: a file named in ``files`` is not in ``out_dir``.
+        """
+        card = make_card(
+            self.out_dir, name=self.name, architecture=architecture, files=files, seed=self.seed,
+            world_seed=self.seed, categories=[c.name for c in self.world.categories],
+            corpus=corpus, steps=steps, heldout=heldout, size=self.size, started=self.started)
+        write_card(self.out_dir, card)
+        return card

@@ -29,17 +29,22 @@ naming the file.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from avbench.pretrain.card import StandinCard, make_card, write_card
-from avbench.pretrain.corpus import ImageCorpus, pretraining_world
+from avbench.pretrain.card import StandinCard
+from avbench.pretrain.corpus import ImageCorpus
 from avbench.pretrain.registry import StandinSpec, register_standin
-from avbench.pretrain.training import fit_classifier, materialize, seed_everything
+from avbench.pretrain.training import (
+    StandinRun,
+    fit_classifier,
+    materialize,
+    save_safetensors,
+    seed_everything,
+)
 
 __all__ = ["NAME", "TIMM_NAME", "VIT_KWARGS", "WEIGHTS_FILE", "load_vit", "normalize", "train"]
 
@@ -111,14 +116,9 @@ def train(out_dir: Path, seed: int = 0, size: str = "default", progress: bool = 
 
     Deterministic in ``(seed, size)``. Raises ``KeyError`` for an unknown ``size``.
     """
-    from safetensors.torch import save_file
-
     cfg = SIZES[size]
-    started = time.time()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    world_seed = seed  # the benchmark world whose categories the corpus avoids (registry.pretrain)
-    world = pretraining_world(world_seed)
+    run = StandinRun.start(NAME, out_dir, seed, size)
+    world = run.world
     image_size = VIT_KWARGS["img_size"]
     data = {split: materialize(ImageCorpus(world, cfg[f"n_{split}"], seed, split, image_size),
                                desc=f"{NAME} {split} images", progress=progress)
@@ -128,25 +128,19 @@ def train(out_dir: Path, seed: int = 0, size: str = "default", progress: bool = 
     stats = fit_classifier(model, data["train"], data["heldout"], steps=cfg["steps"],
                            batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed,
                            desc=f"pretrain {NAME}", progress=progress, weight_decay=0.05)
-    state = {k: v.detach().contiguous() for k, v in model.vit.state_dict().items()}
-    save_file(state, str(out_dir / WEIGHTS_FILE))
-    card = make_card(
-        out_dir, name=NAME,
+    save_safetensors(run.out_dir / WEIGHTS_FILE, model.vit.state_dict())
+    return run.finish(
         architecture={"library": "timm", "timm_name": TIMM_NAME, "kwargs": dict(VIT_KWARGS),
                       "pretrained_cfg_overlay": {"file": WEIGHTS_FILE},
                       "input": "RGB in [0, 1], normalised by ImageNet mean/std (timm config)",
                       "training": "supervised classification of ImageCorpus (not DINO); "
                                   "linear head on the CLS token, dropped",
                       "role": "DINO ViT-S/8 (DenseAV image tower)"},
-        files={"weights": WEIGHTS_FILE}, seed=seed, world_seed=world_seed,
-        categories=[c.name for c in world.categories],
+        files={"weights": WEIGHTS_FILE},
         corpus={"kind": "ImageCorpus", "n_train": cfg["n_train"], "n_heldout": cfg["n_heldout"],
                 "image_size": image_size, "batch_size": cfg["batch_size"], "lr": cfg["lr"]},
         steps=int(stats["steps"]),
-        heldout={"accuracy": stats["heldout_accuracy"], "loss": stats["heldout_loss"]},
-        size=size, started=started)
-    write_card(out_dir, card)
-    return card
+        heldout={"accuracy": stats["heldout_accuracy"], "loss": stats["heldout_loss"]})
 
 
 register_standin(StandinSpec(

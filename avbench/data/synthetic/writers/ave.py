@@ -18,9 +18,11 @@ documented there)::
 Synthetic choices: the 28 AVE category names map onto world categories ``0..27``
 (``class_map``); each video has one event, whole seconds ``[start, end)`` with
 length 2-10 s. The event's category is the scene's annotated source: it is
-visible and audible only inside ``[start, end)``. Outside, frames are rendered
-from the same scene without its annotated objects (background, distractors and
-visual co-occurrence stay), and the audio is the scene's mix with the annotated
+visible and audible only inside ``[start, end)`` (and heard in the event's
+central 2 s: :func:`make_scene` redraws a sparse source that stays silent
+there). Outside, frames are rendered from the same scene without its
+annotated objects (background, distractors and visual co-occurrence stay),
+and the audio is the scene's mix with the annotated
 sources gated off (20 ms raised-cosine edges) while off-screen sounds,
 co-occurring sounds and noise continue - :func:`event_mix` mirrors the world's
 ``render_mix`` with that gate, normalised by the ungated mix so the event is as
@@ -33,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,13 +53,17 @@ from avbench.data.synthetic.media import write_mp4
 from avbench.data.synthetic.parallel import map_progress
 from avbench.data.synthetic.presets import Preset
 from avbench.data.synthetic.scene import render_frames
-from avbench.data.synthetic.sound import colored_noise, render_sound
-from avbench.data.synthetic.writers.feature_file import write_feature_file
+from avbench.data.synthetic.sound import (
+    CONTROL_RATE,
+    colored_noise,
+    event_envelope,
+    render_sound,
+)
 from avbench.data.synthetic.writers.features import (
-    PROVENANCE_ATTR,
     check_standins,
     default_standins,
     pooled_features,
+    write_pooled_feature_file,
 )
 from avbench.data.synthetic.writers.ssl_layout import (
     Summary,
@@ -76,6 +81,11 @@ DATASET = "ave"
 SPLITS = ("train", "val", "test")
 HEADER = "Category&VideoID&Quality&StartTime&EndTime"
 RAMP_S = 0.02  # gate edge
+#: the event's central window in which its source must be heard (the shortest event)
+AUDIBLE_WINDOW_S = 2.0
+#: least mean envelope of the source there: silent draws sit below 0.002, audible ones above 0.03
+MIN_SOURCE_ACTIVITY = 0.01
+MAX_SCENE_DRAWS = 20
 
 
 @dataclass(frozen=True)
@@ -118,8 +128,30 @@ def plan(preset: Preset, seed: int) -> list[AVEClip]:
     return clips
 
 
+def source_activity(world: Any, scene: Any, start: float, end: float) -> float:
+    """Mean envelope (0-1) of the scene's annotated source over the central
+    ``AUDIBLE_WINDOW_S`` of the event ``[start, end)`` (seconds)."""
+    src = next(s for s in scene.sources if s.role == "source")
+    env = event_envelope(world.categories[src.category].sound.onset, src.seed, VIDEO_SECONDS)
+    mid = (start + end) / 2
+    lo, hi = max(start, mid - AUDIBLE_WINDOW_S / 2), min(end, mid + AUDIBLE_WINDOW_S / 2)
+    return float(env[int(lo * CONTROL_RATE):int(hi * CONTROL_RATE)].mean())
+
+
 def make_scene(world: Any, clip: AVEClip) -> Any:
-    return world.sample_scene(np.random.default_rng(clip.scene_seed), [clip.category])
+    """The clip's scene: the first of up to ``MAX_SCENE_DRAWS`` draws from
+    ``default_rng(clip.scene_seed)`` whose source sounds in the event's centre.
+
+    A sparse source (pulses about once a second, slow AM tones) can otherwise be
+    silent through a whole short event - a labelled event nobody hears; such
+    draws (~5 % of clips) are redrawn, every other clip keeps its first draw.
+    """
+    rng = np.random.default_rng(clip.scene_seed)
+    for _ in range(MAX_SCENE_DRAWS):
+        scene = world.sample_scene(rng, [clip.category])
+        if source_activity(world, scene, clip.start, clip.end) >= MIN_SOURCE_ACTIVITY:
+            break
+    return scene
 
 
 def event_gate(start: float, end: float, n: int, sample_rate: int) -> np.ndarray:
@@ -228,17 +260,11 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True,
     write_lines(root / ANNOTATIONS_FILE, [HEADER] + [clips[i].row() for i in order])
 
     label = {name: i for i, name in enumerate(AVE_CATEGORIES)}
-    feats = {}
-    for split in SPLITS:
-        rows = [(c, o) for c, o in zip(clips, out) if c.split == split]
-        feats[split] = {
-            "audio": np.stack([o["audio_feat"] for _, o in rows]),
-            "visual": np.stack([o["visual_feat"] for _, o in rows]),
-            "labels": np.array([label[AVE_CATEGORIES[c.category]] for c, _ in rows], np.int64),
-            "ids": [c.video_id for c, _ in rows],
-        }
-    write_feature_file(root / FEATURES_FILE, feats, class_names=AVE_CATEGORIES,
-                       attrs={PROVENANCE_ATTR: json.dumps(extractors, sort_keys=True)})
+    write_pooled_feature_file(
+        root / FEATURES_FILE,
+        {split: [(c.video_id, label[AVE_CATEGORIES[c.category]], o)
+                 for c, o in zip(clips, out) if c.split == split] for split in SPLITS},
+        AVE_CATEGORIES, extractors)
 
     world.graph.save(root / "cooccurrence_graph.json")
     write_jsonl(root / "synthetic_scenes.jsonl", [o["truth"] for o in out])
@@ -255,4 +281,5 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True,
     return summary.as_dict()
 
 
-__all__ = ["write", "plan", "make_scene", "event_mix", "event_video", "event_gate", "DATASET"]
+__all__ = ["write", "plan", "make_scene", "source_activity", "event_mix", "event_video", "event_gate",
+           "DATASET"]

@@ -34,13 +34,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from avbench.data.synthetic.writers.feature_file import write_feature_file
 from avbench.nn.weights import DEFAULT_STANDINS, STANDINS_ENV, default_standins
 
 AUDIO_DIM, VISUAL_DIM = 128, 1024
@@ -52,7 +54,6 @@ PROVENANCE_ATTR = "avbench_feature_extractors"
 
 class StandinNotReadyError(FileNotFoundError):
     """A stand-in the features need is missing or stale (the message gives the command that builds it)."""
-
 
 
 def check_standins(standins: str | Path | None = None) -> dict[str, dict[str, Any]]:
@@ -160,6 +161,29 @@ def pooled_features(frames_per_second: np.ndarray, audio: np.ndarray, sample_rat
     return a.astype(np.float32), v.astype(np.float32)
 
 
+def write_pooled_feature_file(path: Path, splits: Mapping[str, Sequence[tuple[str, int, dict[str, Any]]]],
+                              class_names: Sequence[str],
+                              extractors: dict[str, dict[str, Any]]) -> None:
+    """Write the AVE/VEGAS feature file ``path`` from the writers' per-clip results.
+
+    ``splits`` maps a feature-file split to its rows ``(id, label, result)``, ``result``
+    holding ``"audio_feat" [128]`` and ``"visual_feat" [1024]`` (:func:`pooled_features`);
+    ``extractors`` (:func:`check_standins`) goes to the :data:`PROVENANCE_ATTR` attribute.
+    Layout: :func:`~avbench.data.synthetic.writers.feature_file.write_feature_file`.
+
+    Raises:
+        ValueError: a split has no rows (nothing to stack).
+    """
+    feats = {split: {"audio": np.stack([r["audio_feat"] for _, _, r in rows]),
+                     "visual": np.stack([r["visual_feat"] for _, _, r in rows]),
+                     "labels": np.array([label for _, label, _ in rows], np.int64),
+                     "ids": [clip_id for clip_id, _, _ in rows]}
+             for split, rows in splits.items()}
+    write_feature_file(path, feats, class_names=class_names,
+                       attrs={PROVENANCE_ATTR: json.dumps(extractors, sort_keys=True)})
+
+
 __all__ = ["AUDIO_DIM", "AUDIO_STANDIN", "DEFAULT_STANDINS", "PROVENANCE_ATTR", "STANDINS_ENV",
            "VISUAL_DIM", "VISUAL_STANDIN", "StandinNotReadyError", "audio_features",
-           "check_standins", "default_standins", "pooled_features", "visual_features"]
+           "check_standins", "default_standins", "pooled_features", "visual_features",
+           "write_pooled_feature_file"]

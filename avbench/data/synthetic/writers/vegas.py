@@ -29,7 +29,6 @@ Clip length, size and fps come from the preset.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,12 +39,11 @@ from avbench.data.datasets.vegas import FEATURES_FILE, VEGAS_CLASSES, vegas_spli
 from avbench.data.synthetic.media import write_mp4, write_wav
 from avbench.data.synthetic.parallel import map_progress
 from avbench.data.synthetic.presets import Preset
-from avbench.data.synthetic.writers.feature_file import write_feature_file
 from avbench.data.synthetic.writers.features import (
-    PROVENANCE_ATTR,
     check_standins,
     default_standins,
     pooled_features,
+    write_pooled_feature_file,
 )
 from avbench.data.synthetic.writers.ssl_layout import (
     Summary,
@@ -181,17 +179,11 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True,
                        desc=f"vegas/{preset.name}", progress=progress)
 
     label = {name: i for i, name in enumerate(VEGAS_CLASSES)}  # VEGAS_CLASSES is sorted
-    feats: dict[str, dict[str, Any]] = {}
-    for fsplit, raw in (("train", ("train", "val")), ("test", ("test",))):
-        rows = [(c, o) for c, o in zip(clips, out) if c.split in raw]
-        feats[fsplit] = {
-            "audio": np.stack([o["audio_feat"] for _, o in rows]),
-            "visual": np.stack([o["visual_feat"] for _, o in rows]),
-            "labels": np.array([label[c.class_name] for c, _ in rows], np.int64),
-            "ids": [c.id for c, _ in rows],
-        }
-    write_feature_file(root / FEATURES_FILE, feats, class_names=VEGAS_CLASSES,
-                       attrs={PROVENANCE_ATTR: json.dumps(extractors, sort_keys=True)})
+    write_pooled_feature_file(
+        root / FEATURES_FILE,
+        {fsplit: [(c.id, label[c.class_name], o) for c, o in zip(clips, out) if c.split in raw]
+         for fsplit, raw in (("train", ("train", "val")), ("test", ("test",)))},
+        VEGAS_CLASSES, extractors)
 
     world.graph.save(root / "cooccurrence_graph.json")
     write_jsonl(root / "synthetic_scenes.jsonl", [o["truth"] for o in out])

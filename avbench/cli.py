@@ -258,17 +258,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"avbench {name}: error: {msg}\ntip: avbench {name} --help", file=sys.stderr)
         return 2
+    except (FitCheckError, MediaError) as err:
+        # MediaError: the data layer's errors (missing root or file, corrupt media, bad
+        # annotations or id lists) name the file: one line, no traceback
+        print(f"avbench {name}: error: {err}", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError) as err:
         weights = _weights_error(err)
         if weights is None:
             raise
         # a missing/truncated/mismatched weights file, however deep jsonargparse wrapped it
         print(f"avbench {name}: error: {weights}", file=sys.stderr)
-        return 1
-    except (FitCheckError, MediaError) as err:
-        # MediaError: the data layer's errors (missing root or file, corrupt media, bad
-        # annotations or id lists) name the file: one line, no traceback
-        print(f"avbench {name}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C outside a run's own handler (imports, parsing, setup)
         print(f"avbench {name}: interrupted", file=sys.stderr)

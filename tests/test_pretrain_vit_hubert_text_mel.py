@@ -195,3 +195,19 @@ def test_same_seed_gives_identical_files(built, tmp_path) -> None:
         card = read_card(built[name])
         again = pretrain(name, tmp_path / name, seed=0, size="tiny", progress=False)
         assert again.sha256 == card.sha256, name
+
+
+def test_tokenizer_vocabulary_is_the_same_in_every_process() -> None:
+    # the library's WordPiece trainer broke ties in a per-process random order; the vocabulary
+    # of build_tokenizer must not depend on the process
+    import subprocess
+    import sys
+
+    code = ("import json; from avbench.pretrain import text; "
+            "from avbench.pretrain.corpus import SentenceCorpus, pretraining_world; "
+            "c = SentenceCorpus(pretraining_world(0), 300, 0); "
+            "print(json.dumps(text.build_tokenizer([c[i][0] for i in range(len(c))]).get_vocab(), "
+            "sort_keys=True))")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           timeout=120).stdout for _ in range(2)]
+    assert runs[0] == runs[1] and len(runs[0]) > 100

@@ -6,10 +6,12 @@ The stand-in, both in one directory:
 
 - tokenizer: ``tokenizers`` WordPiece (BERT normaliser with lower-casing, BERT
   pre-tokenizer, ``[CLS] $A [SEP]`` post-processor, specials ``[PAD] [UNK]
-  [CLS] [SEP] [MASK]``, vocabulary up to 400, the lower-case alphabet and digits
-  always in it, so an unseen word - every benchmark noun - splits into known
-  pieces rather than ``[UNK]``), trained on the training sentences and wrapped
-  as ``transformers.PreTrainedTokenizerFast``;
+  [CLS] [SEP] [MASK]``, vocabulary up to 400: the lower-case alphabet and digits
+  as word starts and ``##`` continuations, so an unseen word - every benchmark
+  noun - splits into known pieces rather than ``[UNK]``, then the training
+  sentences' most frequent whole words; chosen by :func:`build_tokenizer`, not by
+  the library's WordPiece trainer, whose tie-breaking differs between processes),
+  wrapped as ``transformers.PreTrainedTokenizerFast``;
 - encoder: ``transformers.BertModel`` (:data:`BERT_CONFIG`: hidden 64, 2
   layers, 4 heads, FFN 128, 64 positions), sentence embedding = its pooler
   output (``[CLS]`` -> dense -> tanh).
@@ -37,6 +39,7 @@ is the joint one (both right). The heads are saved in ``head.safetensors``
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +70,7 @@ BERT_CONFIG: dict[str, Any] = {"hidden_size": 64, "num_hidden_layers": 2, "num_a
                                "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}
 SIZES: dict[str, dict[str, Any]] = {
     "tiny": {"n_train": 256, "n_heldout": 64, "steps": 10, "batch_size": 32, "lr": 2e-3},
-    "default": {"n_train": 8192, "n_heldout": 1024, "steps": 400, "batch_size": 64, "lr": 1e-3},
+    "default": {"n_train": 8192, "n_heldout": 1024, "steps": 1200, "batch_size": 64, "lr": 1e-3},
 }
 #: third-person synonym phrase -> canonical verb index (synonyms are unique across verbs)
 _SYNONYMS = sorted(((third_person(s), k) for k, v in enumerate(VERBS) for s in v.synonyms),
@@ -98,17 +101,27 @@ def build_tokenizer(sentences: list[str]) -> Any:
         normalizers,
         pre_tokenizers,
         processors,
-        trainers,
     )
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # The vocabulary is chosen here, not by trainers.WordPieceTrainer: that trainer breaks
+    # ties between equally frequent merges in a per-process random order, so the same
+    # sentences gave a different vocabulary (and weights) in every run. Vocabulary:
+    # specials, the alphabet as word starts and "##" continuations (an unseen word - every
+    # benchmark noun - splits into known pieces), then the most frequent whole words
+    # (ties by spelling), ids in that fixed order.
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts = Counter(word for sentence in sentences for word, _ in
+                     pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(sentence)))
+    base = [*SPECIAL_TOKENS, *ALPHABET, *("##" + c for c in ALPHABET)]
+    known = set(base)
+    words = sorted((w for w in counts if w not in known), key=lambda w: (-counts[w], w))
+    tokens = base + words[:max(0, VOCAB_SIZE - len(base))]
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(tokens)}, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
     tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(sentences, trainers.WordPieceTrainer(
-        vocab_size=VOCAB_SIZE, special_tokens=list(SPECIAL_TOKENS), initial_alphabet=ALPHABET,
-        show_progress=False))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",

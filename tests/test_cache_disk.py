@@ -281,3 +281,13 @@ def test_default_dir_clear_prune_and_bad_mode(root, tmp_path, monkeypatch):
     (gone.entry / "manifest.json").write_text(json.dumps(manifest | {"root": str(tmp_path / "x")}))
     assert prune_disk_cache(tmp_path / "c") == [gone.entry.name]
     assert clear_disk_cache(tmp_path / "c") > 0 and disk_cache_entries(tmp_path / "c") == []
+
+
+def test_unwritable_cache_dir_is_a_data_error_naming_it(tmp_path):
+    from avbench.data.errors import CacheDirError, MediaError
+
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory")
+    with pytest.raises(CacheDirError, match=r"afile/cache.*AVBENCH_CACHE_DIR") as info:
+        cache_on_disk(_Mixed(), {"v": 1}, afile / "cache", progress=False)
+    assert isinstance(info.value, MediaError)  # the CLI prints it as one line, exit 1

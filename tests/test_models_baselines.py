@@ -242,15 +242,20 @@ def test_fnac_dropout_acts_on_the_image_backbone_map_in_training_only():
         h.remove()
 
 
+def _detune_momentum(model) -> None:
+    """Make SLAVC's momentum copies differ from the online networks (small random shift)."""
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.startswith("momentum_"):
+                p.add_(0.05 * torch.randn_like(p))
+
+
 def test_slavc_localize_uses_both_momentum_heads():
     """``(S^1 + S^2) / 2 / tau`` of the MOMENTUM encoders' own-pair maps: changing the
     online weights leaves the map unchanged, changing a momentum head changes it."""
     torch.manual_seed(0)
     model = tiny("slavc").eval()
-    with torch.no_grad():  # make the momentum copies differ from the online networks
-        for n, p in model.named_parameters():
-            if n.startswith("momentum_"):
-                p.add_(0.05 * torch.randn_like(p))
+    _detune_momentum(model)
     batch = fixed_batch(b=3)
     with torch.no_grad():
         heat = model.localize(batch)
@@ -276,10 +281,7 @@ def test_slavc_loss_wiring_online_images_against_momentum_audio_and_back():
     online audio; each ``log sum_l softmax_m(S1) softmax_l(S2)`` then CE over audios."""
     torch.manual_seed(0)
     model = tiny("slavc").eval()
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if n.startswith("momentum_"):
-                p.add_(0.05 * torch.randn_like(p))
+    _detune_momentum(model)
     batch = fixed_batch(b=4)
     with torch.no_grad():
         got = model.compute_losses(batch)

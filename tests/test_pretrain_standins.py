@@ -156,3 +156,16 @@ def test_heldout_accuracy_beats_chance_at_a_small_size(tmp_path, monkeypatch, na
     monkeypatch.setitem(sizes, "tiny", small)
     card = pretrain(name, tmp_path / name, size="tiny", progress=False)
     assert card.heldout["accuracy"] > 0.3, card.heldout
+
+
+def test_pretrain_cli_bad_seed_or_out_is_one_line_exit_1(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for argv, expected in (
+            (["--out", str(afile)], "is a file, not a directory"),
+            (["--out", str(tmp_path / "neg"), "--seed", "-3"], "seed must be >= 0")):
+        assert main(["pretrain", "image-resnet18", "--size", "tiny", "--no-progress", *argv]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("avbench pretrain: error:") and expected in err[-1], err
+    assert not (tmp_path / "neg").exists()  # nothing left behind
+    assert main(["pretrain", "all", "--size", "tiny", "--no-progress", "--out", str(afile)]) == 1

@@ -89,6 +89,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from avbench.atomic_io import atomic_write_text
 from avbench.data.datasets.base import DatasetView
+from avbench.data.errors import CacheDirError
 
 log = logging.getLogger(__name__)
 
@@ -437,10 +438,20 @@ def _remove(path: Path) -> None:
 
 @contextlib.contextmanager
 def _locked(cache_dir: Path, name: str) -> Iterator[None]:
-    """Hold the exclusive lock of entry ``name`` (blocks while another process holds it)."""
+    """Hold the exclusive lock of entry ``name`` (blocks while another process holds it).
+
+    Raises:
+        CacheDirError: ``cache_dir`` cannot be created or written.
+    """
     locks = cache_dir / ".locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with open(locks / f"{name}.lock", "a+") as fh:
+    try:
+        locks.mkdir(parents=True, exist_ok=True)
+        fh = open(locks / f"{name}.lock", "a+")  # noqa: SIM115 (closed by the with below)
+    except OSError as err:
+        raise CacheDirError(
+            f"{cache_dir}: the decoded-sample cache directory cannot be written ({err}); set "
+            "$AVBENCH_CACHE_DIR to a writable directory, or use cache: memory") from err
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

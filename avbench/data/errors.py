@@ -52,3 +52,7 @@ class DuplicateIdError(AnnotationError):
     """Two items of one dataset got the same id (ids key every per-sample result)."""
 
     reason = "duplicate item ids"
+
+
+class CacheDirError(MediaError, OSError):
+    """The decoded-sample cache directory cannot be created or written (``$AVBENCH_CACHE_DIR``)."""

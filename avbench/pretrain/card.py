@@ -30,7 +30,7 @@ from avbench.atomic_io import atomic_write_text
 from avbench.data.synthetic.config import WorldConfig
 
 __all__ = ["CARD_FILE", "SIZES", "CardError", "StandinCard", "code_version", "is_current", "make_card",
-           "read_card", "sha256_file", "verify_files", "write_card"]
+           "read_card", "sha256_file", "stale_reasons", "verify_files", "write_card"]
 
 CARD_FILE = "card.json"
 #: the size presets every stand-in knows: "tiny" (seconds, tests), "default" (the leaderboard)
@@ -145,14 +145,16 @@ def read_card(out_dir: str | Path) -> StandinCard:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as err:
-        raise CardError(f"no stand-in card at {path}: train it with `avbench pretrain NAME "
-                        f"--out {Path(out_dir)}`") from err
+        raise CardError(f"no stand-in card at {path}") from err
     except OSError as err:
         raise CardError(f"cannot read stand-in card {path}: {err}") from err
     try:
         return StandinCard.model_validate_json(text)
     except pydantic.ValidationError as err:
-        raise CardError(f"invalid stand-in card {path}: {err}") from err
+        first = err.errors()[0] if err.errors() else {"loc": (), "msg": str(err)}
+        where = ".".join(str(x) for x in first["loc"]) or "file"
+        raise CardError(f"invalid stand-in card {path} ({err.error_count()} error(s); {where}: "
+                        f"{first['msg']})") from err
 
 
 def verify_files(out_dir: str | Path, card: StandinCard) -> list[str]:
@@ -162,20 +164,39 @@ def verify_files(out_dir: str | Path, card: StandinCard) -> list[str]:
         path = Path(out_dir) / fname
         if not path.is_file():
             problems.append(f"{path} is missing")
-        elif sha256_file(path) != card.sha256.get(fname):
-            problems.append(f"{path} has sha256 {sha256_file(path)[:12]}..., the card says "
+            continue
+        digest = sha256_file(path)
+        if digest != card.sha256.get(fname):
+            problems.append(f"{path} has sha256 {digest[:12]}..., the card says "
                             f"{str(card.sha256.get(fname))[:12]}...")
     return problems
+
+
+def stale_reasons(out_dir: str | Path, name: str, seed: int, size: str,
+                  config: WorldConfig | None = None) -> list[str]:
+    """Why ``out_dir`` does not hold a current ``(name, seed, size)`` stand-in; [] = current.
+
+    Reasons: no valid card (its :class:`CardError` message), another stand-in or seed, another
+    code version than the current one of ``size``, or a file whose sha256 differs from the card.
+    """
+    try:
+        card = read_card(out_dir)
+    except CardError as err:
+        return [str(err)]
+    card_file = Path(out_dir) / CARD_FILE
+    if card.name != name:
+        return [f"{card_file} names {card.name!r}, not {name!r}"]
+    if card.seed != int(seed):
+        return [f"{card_file} has seed {card.seed}, not {int(seed)}"]
+    current = code_version(size, config)
+    if card.code_version != current:
+        return [f"{card_file} has code version {card.code_version}, the current code {current}"]
+    return verify_files(out_dir, card)
 
 
 def is_current(out_dir: str | Path, name: str, seed: int, size: str,
                config: WorldConfig | None = None) -> bool:
     """``out_dir`` holds a valid card for ``(name, seed)`` with the current code version of
-    ``size`` and every file's sha256 matches: retraining would reproduce it."""
-    try:
-        card = read_card(out_dir)
-    except CardError:
-        return False
-    return (card.name == name and card.seed == int(seed)
-            and card.code_version == code_version(size, config)
-            and not verify_files(out_dir, card))
+    ``size`` and every file's sha256 matches: retraining would reproduce it
+    (:func:`stale_reasons` says why not)."""
+    return not stale_reasons(out_dir, name, seed, size, config)

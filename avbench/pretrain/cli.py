@@ -8,6 +8,7 @@ its directory, the held-out figure of its card and whether it was trained.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,15 +57,20 @@ def summary_line(name: str, out: Path, card, trained: bool) -> str:
 
 def pretrain_main(argv: Sequence[str]) -> int:
     """``avbench pretrain``: returns the exit code (0 when every stand-in is in place)."""
-    from avbench.pretrain.card import is_current
+    from avbench.pretrain.card import is_current, read_card
     from avbench.pretrain.registry import STANDINS, pretrain
 
     args = pretrain_parser().parse_args(list(argv))
     names = list(STANDINS) if args.name == "all" else [args.name]
     for name in names:
         out = Path(args.out) / name if args.name == "all" else Path(args.out)
+        # one currency check (it hashes every file): train when stale, else read the card
         trained = args.force or not is_current(out, name, args.seed, args.size)
-        card = pretrain(name, out, seed=args.seed, size=args.size, force=args.force,
-                        progress=not args.no_progress)
+        try:
+            card = (pretrain(name, out, seed=args.seed, size=args.size, force=True,
+                             progress=not args.no_progress) if trained else read_card(out))
+        except (ValueError, OSError) as err:  # negative seed, --out under a file: one line, exit 1
+            print(f"avbench pretrain: error: {err}", file=sys.stderr)
+            return 1
         print(summary_line(name, out, card, trained), flush=True)
     return 0

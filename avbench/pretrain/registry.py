@@ -87,12 +87,16 @@ def pretrain(name: str, out_dir: str | Path, seed: int = 0, size: str = "default
 
     Raises:
         KeyError: unknown ``name`` (the message lists the known ones).
-        ValueError: unknown ``size``.
+        ValueError: unknown ``size``, a negative ``seed``, or ``out_dir`` is an existing file.
     """
     spec = STANDINS[name]
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; one of {SIZES}")
     out = Path(out_dir)
+    if int(seed) < 0:
+        raise ValueError(f"seed must be >= 0 (it seeds the world's random streams), got {seed}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a directory: --out names the stand-in's folder")
     if not force and is_current(out, name, seed, size):
         log.info("%s: %s is current, not retrained", name, out)
         return read_card(out)

@@ -67,34 +67,23 @@ def check_standins(standins: str | Path | None = None) -> dict[str, dict[str, An
             not current or a file's sha256 differs from its card; the message names the
             directory, the reason and the ``avbench pretrain`` command that builds it.
     """
-    from avbench.pretrain.card import (
-        CARD_FILE,
-        CardError,
-        code_version,
-        is_current,
-        read_card,
-        sha256_file,
-        verify_files,
-    )
+    from avbench.pretrain.card import CARD_FILE, CardError, read_card, sha256_file, stale_reasons
 
     root = default_standins() if standins is None else Path(standins)
     out: dict[str, dict[str, Any]] = {}
     for name in (AUDIO_STANDIN, VISUAL_STANDIN):
         d = root / name
-        command = f"`avbench pretrain {name} --out {d}`"
+        command = f"`avbench pretrain {name} --out {d}"
         try:
             card = read_card(d)
         except CardError as err:
             raise StandinNotReadyError(f"the AVE/VEGAS features need the {name} stand-in: {err}; "
-                                       f"build it with {command}") from err
+                                       f"build it with {command}`") from err
         size = str(card.corpus.get("size", "default"))
-        if card.name != name or not is_current(d, name, card.seed, size):
-            problems = verify_files(d, card) or [
-                f"{d / CARD_FILE} names {card.name!r}" if card.name != name else
-                f"{d / CARD_FILE} has code version {card.code_version}, the current code "
-                f"{code_version(size)}"]
+        problems = stale_reasons(d, name, card.seed, size)
+        if problems:
             raise StandinNotReadyError(f"the {name} stand-in in {d} is not current "
-                                       f"({'; '.join(problems)}); rebuild it with {command} --force")
+                                       f"({'; '.join(problems)}); rebuild it with {command} --size {size} --force`")
         out[name] = {"dir": str(d), "card_sha256": sha256_file(d / CARD_FILE),
                      "weights_sha256": card.sha256.get(card.files.get("weights", ""), ""),
                      "seed": card.seed, "size": size, "code_version": card.code_version,

@@ -17,6 +17,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+# Lightning adds a StreamHandler on sys.stderr when first imported. Imported inside a test
+# that captures stderr (capsys), the handler would keep that test's stream, closed after
+# it, and every later log line prints "--- Logging error --- Traceback" into other tests'
+# stderr. Importing it here binds the handler to the session's stream.
+import lightning.pytorch  # noqa: F401
 import pytest
 
 FEATURE_STANDINS = ("image-resnet18", "audio-resnet18")

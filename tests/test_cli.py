@@ -276,9 +276,7 @@ def test_missing_or_truncated_standin_is_one_line_exit_1(vggsound_root: Path, tm
     err = capsys.readouterr().err.strip().splitlines()
     assert "not found at" in err[-1] and "make standins" in err[-1]
     assert err[-1].startswith("avbench fit: error:"), err
-    # no traceback of the error itself (a "--- Logging error ---" of another test's closed
-    # capture stream may show up here and is not ours)
-    assert not any(e.startswith(("avbench.nn.weights.", "jsonargparse")) for e in err), err
+    assert not any("Traceback" in e for e in err), err
     bad = tmp_path / "bad" / "image-resnet18"
     bad.mkdir(parents=True)
     (bad / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":")  # torn header

@@ -460,3 +460,32 @@ def test_fnac_declares_its_warmup_as_the_selection_start_of_its_one_stage(warmup
     stages = check_fit_stages(FNAC(dim=16, warmup_epochs=warmup).configure_fit_stages())
     assert len(stages) == 1 and stages[-1].select_after_epochs == warmup
     assert stages[-1].length() == {}  # the trainer config's length, as before
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_audio_resnet_stride_is_the_references(name):
+    """The CPU configs' out_stride 16 is the IMAGE stride: the EZ-VSL line's audio ResNet
+    keeps the reference stride 32 (layer4 halves the map); LVS's audio net runs layer4 at
+    stride 1, as its image net (LVS ``model.py``)."""
+    model = tiny(name) if name == "lvs" else tiny(name, out_stride=16)
+    spec = torch.zeros(1, 1, 128, 96)
+    f32 = model.audio_encoder(spec).shape[-2:]
+    assert model.image_encoder(torch.zeros(1, 3, 64, 64)).shape[-2:] == (4, 4)
+    assert f32 == ((8, 6) if name == "lvs" else (4, 3)), f32
+
+
+def test_lr_scales_split_the_optimiser_into_groups():
+    """``lr_scales`` multiplies the lr of the named submodules only; the stage's lr is the base."""
+    from avbench.models.base import FitStage
+
+    model = tiny("ezvsl", lr=1e-4, lr_scales={"audio_encoder": 10.0, "audio_proj": 10.0})
+    opt = model.configure_optimizers()
+    by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in opt.param_groups}
+    audio = {id(p) for n, p in model.named_parameters() if n.startswith("audio_")}
+    assert by_lr == {1e-3: audio, 1e-4: {id(p) for p in model.parameters()} - audio}
+    model.fit_stage = FitStage(lr=2e-4)
+    assert sorted(g["lr"] for g in model.configure_optimizers().param_groups) == [2e-4, 2e-3]
+    plain = tiny("ezvsl").configure_optimizers()
+    assert len(plain.param_groups) == 1
+    with pytest.raises(ValueError, match="lr_scales"):
+        tiny("ezvsl", lr_scales={"audio_encoder": 0.0})

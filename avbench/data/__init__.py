@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     "AVE": "avbench.data.datasets.ave",
     "VEGAS": "avbench.data.datasets.vegas",
     "Ego4DClips": "avbench.data.datasets.ego4d",
+    "EPICSounds": "avbench.data.datasets.epic_sounds",
     # datamodules
     "AVDataModule": "avbench.data.datamodules.base",
     "VGGSoundDataModule": "avbench.data.datamodules.vggsound",
@@ -26,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "AVEDataModule": "avbench.data.datamodules.ave",
     "VEGASDataModule": "avbench.data.datamodules.vegas",
     "Ego4DClipsDataModule": "avbench.data.datamodules.ego4d",
+    "EPICSoundsDataModule": "avbench.data.datamodules.epic_sounds",
     # contract
     "collate": "avbench.data.sample",
 }

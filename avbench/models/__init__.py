@@ -6,6 +6,7 @@ Importing this package registers every method (``@register`` in each module).
 from avbench.models.base import CAPABILITIES, REGISTRY, AVModel, ModelMeta, register
 from avbench.models.ezvsl import EZVSL
 from avbench.models.fnac import FNAC
+from avbench.models.ili import ILIEmbedding as ILIEmbedding
 from avbench.models.jsa import JointSlotSSL
 from avbench.models.lvs import LVS
 from avbench.models.slavc import SLAVC

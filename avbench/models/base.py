@@ -271,19 +271,39 @@ class AVModel(L.LightningModule):
         """Trainer keyword arguments this method needs (default: none); see the module docstring."""
         return {}
 
+    def lr_scales(self) -> Mapping[str, float]:
+        """Learning-rate multipliers by parameter-name prefix (default: none).
+
+        ``{"audio_encoder": 10.0}`` trains every parameter named
+        ``audio_encoder.*`` at 10x the optimiser's lr (the stage's or the
+        model's). Parameters matched by no prefix use the lr as is; the first
+        matching prefix wins. Override to give a from-scratch tower a larger
+        step than a pretrained one (a documented deviation of the method).
+        """
+        return {}
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """The model's optimiser over the parameters that require grad.
 
         The running :attr:`fit_stage`'s ``lr``/``weight_decay`` replace the
-        model's where the stage gives them.
+        model's where the stage gives them; :meth:`lr_scales` splits the
+        parameters into groups with scaled learning rates.
         """
-        params = [p for p in self.parameters() if p.requires_grad]
         stage = self.fit_stage
         lr = stage.lr if stage is not None and stage.lr is not None else self.lr
         wd = (stage.weight_decay if stage is not None and stage.weight_decay is not None
               else self.weight_decay)
+        scales = dict(self.lr_scales())
+        groups: dict[float, list[torch.nn.Parameter]] = {}
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            scale = next((f for prefix, f in scales.items()
+                          if name == prefix or name.startswith(prefix + ".")), 1.0)
+            groups.setdefault(scale, []).append(p)
         cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[self.optimizer_name]
-        return cls(params, lr=lr, weight_decay=wd, betas=self.betas)
+        return cls([{"params": ps, "lr": lr * f} for f, ps in groups.items()],
+                   lr=lr, weight_decay=wd, betas=self.betas)
 
     def log_losses(self, losses: Mapping[str, torch.Tensor], stage: str, batch_size: int) -> None:
         """Log every loss term by name (``{stage}/loss_{name}``) and the total.

@@ -56,7 +56,12 @@ class DenseVSLModel(AVModel):
             configs.
         image_layers, audio_layers: ResNet blocks per stage (``None`` =
             ``(2, 2, 2, 2)`` for resnet18); for CPU configs.
-        out_stride: image (and audio) backbone output stride, 32 or 16.
+        out_stride: image backbone output stride, 32 or 16.
+        audio_out_stride: audio backbone output stride (the EZ-VSL line's
+            reference: 32; LVS: 16, as its image net).
+        lr_scales: learning-rate multipliers by parameter-name prefix, e.g.
+            ``{"image_encoder": 0.1}`` (:meth:`AVModel.lr_scales`); ``None``:
+            the papers' single learning rate.
         spectrogram: keyword arguments of :class:`LogSpectrogram` (``None`` =
             its defaults, the EZ-VSL recipe: n_fft 512, hop 238, log(S+1e-7)/12).
         ogl_pretrained_path: local ImageNet weights for OGL's separate object
@@ -80,6 +85,8 @@ class DenseVSLModel(AVModel):
         audio_width: int | None = None,
         audio_layers: Sequence[int] | None = None,
         out_stride: int = 32,
+        audio_out_stride: int = 32,
+        lr_scales: Mapping[str, float] | None = None,
         spectrogram: dict[str, Any] | None = None,
         ogl_pretrained_path: str | None = None,
         ogl_alpha: float = 0.4,
@@ -96,11 +103,15 @@ class DenseVSLModel(AVModel):
             layers=image_layers,
         )
         self.audio_encoder = AudioEncoder(
-            audio_arch, 1, audio_pretrained, out_stride=out_stride, width=audio_width,
+            audio_arch, 1, audio_pretrained, out_stride=audio_out_stride, width=audio_width,
             layers=audio_layers,
         )
         if audio_pretrained is None:
             ezvsl_init_(self.audio_encoder)
+        bad = {k: v for k, v in (lr_scales or {}).items() if not v > 0}
+        if bad:
+            raise ValueError(f"lr_scales must be > 0, got {bad}")
+        self._lr_scales = dict(lr_scales or {})
         self.ogl_alpha = ogl_alpha
         self.global_batch_size = global_batch_size
         self.object_encoder: ImageEncoder | None = None
@@ -108,6 +119,10 @@ class DenseVSLModel(AVModel):
             self.object_encoder = ImageEncoder(image_arch, ogl_pretrained_path)
             self.object_encoder.requires_grad_(False)
             self.object_encoder.eval()
+
+    def lr_scales(self) -> Mapping[str, float]:
+        """The ``lr_scales`` argument (empty by default)."""
+        return self._lr_scales
 
     # --- features -------------------------------------------------------
     def audio_backbone(self, audio: torch.Tensor) -> torch.Tensor:

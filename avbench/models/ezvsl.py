@@ -103,7 +103,8 @@ class EZVSL(DenseVSLModel):
         tau: temperature of the similarity map (0.03).
         dim: projection dimension (512).
         gather_negatives: contrast against all ranks' samples under DDP.
-        out_stride: backbone output stride; 32 is the paper's (7x7 map at
+        out_stride: IMAGE backbone output stride (the audio ResNet keeps the
+            reference stride 32, ``audio_out_stride``); 32 is the paper's (7x7 map at
             224 px). CPU configs at 128 px use 16 (8x8, close to the paper's
             7x7 map; 32 would give 4x4).
         **kwargs: backbone/front-end/optimiser arguments of

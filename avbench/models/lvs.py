@@ -155,7 +155,8 @@ class LVS(DenseVSLModel):
         image_pretrained: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(image_pretrained=image_pretrained, out_stride=16, **kwargs)
+        super().__init__(image_pretrained=image_pretrained, out_stride=16, audio_out_stride=16,
+                         **kwargs)
         self.save_hyperparameters()
         if image_pretrained is None:
             ezvsl_init_(self.image_encoder)

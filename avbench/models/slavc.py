@@ -113,7 +113,8 @@ class SLAVC(DenseVSLModel):
         momentum_img, momentum_aud: EMA coefficients (0.999).
         use_mom_eval: localize/embed with the momentum encoders (True).
         gather_negatives: contrast against all ranks' audios under DDP.
-        out_stride: backbone output stride; 32 is the paper's (7x7 at 224
+        out_stride: IMAGE backbone output stride (the audio ResNet keeps the
+            reference stride 32, ``audio_out_stride``); 32 is the paper's (7x7 at 224
             px); CPU configs at 128 px use 16 (8x8 instead of 4x4).
         **backbone arguments**: as :class:`~avbench.models.dense_vsl.DenseVSLModel`.
     """

@@ -24,6 +24,7 @@ WRITERS: dict[str, str] = {
     "ave": "avbench.data.synthetic.writers.ave",
     "vegas": "avbench.data.synthetic.writers.vegas",
     "ego4d": "avbench.data.synthetic.writers.ego4d",
+    "epic_sounds": "avbench.data.synthetic.writers.epic_sounds",
 }
 
 DATASETS = tuple(WRITERS)

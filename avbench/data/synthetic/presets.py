@@ -42,6 +42,7 @@ PRESETS: dict[str, Preset] = {
             "ave": {"train": 16, "val": 6, "test": 6},
             "vegas": {"train": 20, "test": 10},
             "ego4d": {"videos": 4, "clips_per_video": 4},
+            "epic_sounds": {"train": 3, "val": 2, "test": 2, "seconds": 20, "events_per_video": 8},
         },
     ),
     "small": Preset(
@@ -54,18 +55,22 @@ PRESETS: dict[str, Preset] = {
             "ave": {"train": 150, "val": 30, "test": 30},
             "vegas": {"train": 200, "test": 60},
             "ego4d": {"videos": 12, "clips_per_video": 10},
+            "epic_sounds": {"train": 8, "val": 3, "test": 3, "seconds": 40, "events_per_video": 20},
         },
     ),
     "default": Preset(
         name="default", image_size=128, clip_seconds=3.0, fps=8,
         counts={
-            "vggsound": {"train": 3000, "test": 500},
+            "vggsound": {"train": 2000, "test": 500},
             "flickr": {"train": 2000, "test": 250},
             "avsbench_s4": {"train": 400, "val": 100, "test": 100},
             "avsbench_ms3": {"train": 120, "val": 30, "test": 30},
             "ave": {"train": 320, "val": 50, "test": 80},
             "vegas": {"train": 600, "test": 150},
             "ego4d": {"videos": 40, "clips_per_video": 25},
+            # videos per split, seconds per recording, events per recording
+            "epic_sounds": {"train": 16, "val": 4, "test": 4, "seconds": 40,
+                            "events_per_video": 20},
         },
     ),
 }

@@ -1,0 +1,357 @@
+"""ILI (issue 15): loss terms, GRaSP wrapper, bad input, stages, checkpoint, learning on synthetic VEGAS.
+
+The learning data are synthetic VEGAS feature files (tiny preset with 100 training
+and 40 test videos) written through the session's tiny stand-ins (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from avbench.benchmarks.baselines import RandomEmbeddingBaseline
+from avbench.benchmarks.evaluator import evaluate
+from avbench.data import VEGASDataModule
+from avbench.data.datasets.features import FeatureDataset
+from avbench.data.synthetic import generate
+from avbench.data.synthetic.presets import get_preset
+from avbench.data.synthetic.writers.feature_file import write_feature_file
+from avbench.metrics.graph import GraphRecoveryMetric, as_graph
+from avbench.models import REGISTRY
+from avbench.models.base import check_fit_stages
+from avbench.models.ili import (
+    ILIEmbedding,
+    lir_loss,
+    proxy_triplet_loss,
+    soft_label_alignment,
+)
+from avbench.nn.class_graph import (
+    finish_weights,
+    infer_class_graph,
+    planted_class_graph,
+    random_graph_like,
+)
+from avbench.runner.fit_stages import run_fit_stages, set_trainable
+
+torch.set_num_threads(1)
+
+
+# --------------------------------------------------------------------------- loss terms
+def test_lir_equals_the_double_sum_over_edges_and_pairs() -> None:
+    g = torch.Generator().manual_seed(0)
+    b, n, d = 4, 6, 5
+    soft = torch.rand(b, n, generator=g)
+    graph = torch.rand(n, n, generator=g) * (torch.rand(n, n, generator=g) > 0.6)
+    za = torch.nn.functional.normalize(torch.randn(b, d, generator=g), dim=1)
+    zv = torch.nn.functional.normalize(torch.randn(b, d, generator=g), dim=1)
+    want = 0.0
+    for i in range(n):
+        for j in range(n):
+            pair = sum(float(soft[p, i] * soft[q, j] * (1 - za[p] @ zv[q]))
+                       for p in range(b) for q in range(b)) / (b * b)
+            want += float(graph[i, j]) * pair
+    assert float(lir_loss(soft, graph, za, zv)) == pytest.approx(want, rel=1e-5)
+    assert float(lir_loss(soft, torch.zeros(n, n), za, zv)) == 0.0
+
+
+def test_proxy_triplet_hand_value_and_alignment() -> None:
+    proxies = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    z = torch.tensor([[1.0, 0.0]])  # D to proxies: 0, 1, 2
+    # label 0: relu(0.2 + 0 - 1) = 0, relu(0.2 + 0 - 2) = 0 -> 0
+    assert float(proxy_triplet_loss(z, torch.tensor([0]), proxies, 0.2)) == 0.0
+    # label 1: relu(0.2 + 1 - 0) = 1.2, relu(0.2 + 1 - 2) = 0 -> mean 0.6
+    assert float(proxy_triplet_loss(z, torch.tensor([1]), proxies, 0.2)) == pytest.approx(0.6)
+    logits = torch.randn(3, 4)
+    for out in ("sigmoid", "softmax"):
+        assert float(soft_label_alignment(logits, logits, out)) == pytest.approx(0.0, abs=1e-6)
+        assert float(soft_label_alignment(logits, -logits, out)) > 0.1
+
+
+# --------------------------------------------------------------------------- GRaSP wrapper
+def _toy(n: int = 500, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    c = rng.normal(size=n)
+    b = 0.8 * a + 0.3 * rng.normal(size=n)
+    d = 0.7 * b + 0.6 * c + 0.3 * rng.normal(size=n)  # collider b -> d <- c: identified
+    return np.stack([a, b, c, d], 1)
+
+
+def test_grasp_recovers_a_collider_deterministically() -> None:
+    nodes = ["a", "b", "c", "d"]
+    g1 = infer_class_graph(_toy(), nodes, normalize="none")
+    g2 = infer_class_graph(_toy(), nodes, normalize="none")
+    np.testing.assert_array_equal(g1.adjacency, g2.adjacency)
+    a = g1.adjacency > 0
+    assert a[1, 3] and not a[3, 1] and a[2, 3] and not a[3, 2]  # oriented b -> d, c -> d
+    assert a[0, 1] and a[1, 0]  # a - b: undirected in the CPDAG, kept both ways
+    assert not a[0, 2] and not a[2, 0]
+    assert g1.info["grasp_undirected"] == 1 and g1.info["grasp_directed"] == 2
+    assert g1.info["causallearn_version"] and "lambda_value" in g1.info["lambda_meaning"]
+    assert g1.adjacency[1, 3] == pytest.approx(abs(np.corrcoef(_toy()[:, 1], _toy()[:, 3])[0, 1]))
+    dropped = infer_class_graph(_toy(), nodes, undirected="drop").adjacency > 0
+    assert not dropped[0, 1] and not dropped[1, 0] and dropped[1, 3]
+    summed = infer_class_graph(_toy(), nodes)
+    assert summed.adjacency.sum() == pytest.approx(1.0)
+
+
+def test_softmax_collinearity_constant_and_nan_columns() -> None:
+    x = _toy()
+    p = np.exp(x) / np.exp(x).sum(1, keepdims=True)  # rows sum to 1: collinear
+    g = infer_class_graph(p, list("abcd"))
+    assert list(g.info["dropped"].values()) == ["collinear"]
+    const = np.concatenate([x, np.full((len(x), 1), 0.3)], 1)
+    g = infer_class_graph(const, list("abcde"))
+    assert g.info["dropped"] == {"e": "constant"}
+    assert not g.adjacency[4].any() and not g.adjacency[:, 4].any()
+    bad = x.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="non-finite.*'c'"):
+        infer_class_graph(bad, list("abcd"))
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        infer_class_graph(x[:1], list("abcd"))
+    empty = infer_class_graph(np.random.default_rng(1).normal(size=(300, 5)), list("abcde"))
+    assert empty.info["empty"] and empty.n_entries == 0
+
+
+def test_top_k_normalisation_and_random_graph_of_equal_density() -> None:
+    a = np.array([[0, 3, 2, 1], [0, 0, 0, 0], [5, 0, 0, 0], [0, 0, 0, 0]], dtype=float)
+    k1 = finish_weights(a, top_k=1, normalize="none")
+    assert k1[0].tolist() == [0, 3, 0, 0] and k1[2, 0] == 5
+    assert finish_weights(a, normalize="max").max() == 1.0
+    g = infer_class_graph(_toy(), list("abcd"))
+    r = random_graph_like(g, seed=3)
+    assert r.n_entries == g.n_entries and r.adjacency.sum() == pytest.approx(g.adjacency.sum())
+    assert np.all(np.diag(r.adjacency) == 0)
+
+
+# --------------------------------------------------------------------------- data
+@pytest.fixture(scope="module")
+def vegas_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tiny = get_preset("tiny")
+    preset = replace(tiny, counts={**tiny.counts, "vegas": {"train": 100, "test": 40}})
+    root = tmp_path_factory.mktemp("vegas")
+    generate("vegas", root, preset, seed=0, progress=False)
+    return root
+
+
+def _dm(root: Path) -> VEGASDataModule:
+    return VEGASDataModule(root, source="features", batch_size=32, num_workers=0)
+
+
+def _trainer(stage: Any, final: bool, callbacks: list) -> L.Trainer:
+    return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks,
+                     **stage.trainer_kwargs())
+
+
+def _train_batch(dm: VEGASDataModule) -> dict[str, torch.Tensor]:
+    ds = dm.dataset("train")
+    items = [ds[i] for i in range(len(ds))]
+    return {"audio_feat": torch.stack([i["audio_feat"] for i in items]),
+            "visual_feat": torch.stack([i["visual_feat"] for i in items]),
+            "label": torch.tensor([i["label"] for i in items])}
+
+
+@pytest.fixture(scope="module")
+def fitted(vegas_root: Path) -> dict[str, Any]:
+    """ILI fitted on the synthetic VEGAS features, with the losses and teacher weights seen on the way."""
+    L.seed_everything(0, verbose=False)
+    dm = _dm(vegas_root)
+    dm.setup("fit")
+    model = ILIEmbedding(num_classes=10, hidden_dim=128, embed_dim=32, teacher_epochs=10,
+                         student_epochs=15)
+    batch = _train_batch(dm)
+    with torch.no_grad():
+        before_t, before_s = model.teacher_losses(batch), model.student_losses(batch)
+    seen: dict[str, Any] = {}
+
+    def make(stage: Any, final: bool, callbacks: list) -> L.Trainer:
+        if final:  # after the teacher stage and its graph hook
+            seen["teacher"] = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("teacher")}
+            seen["student_init"] = {k: v.clone() for k, v in model.state_dict().items()
+                                    if k.startswith("student")}
+        return _trainer(stage, final, callbacks)
+
+    result = run_fit_stages(model, dm, make, seed=0)
+    with torch.no_grad():
+        after_t, after_s = model.teacher_losses(batch), model.student_losses(batch)
+    return {"model": model, "dm": dm, "result": result, "seen": seen,
+            "losses": (before_t, after_t, before_s, after_s)}
+
+
+# --------------------------------------------------------------------------- stages
+def test_stage_order_and_trainable_parts() -> None:
+    model = REGISTRY["ili"](num_classes=4, hidden_dim=8, embed_dim=4)
+    stages = check_fit_stages(model.configure_fit_stages(), model)
+    assert [s.name for s in stages] == ["teacher", "student"]
+    assert stages[0].end_hook == "fit_graph" and stages[1].end_hook is None
+    flags = {n: True for n, _ in model.named_parameters()}
+    set_trainable(model, stages[0], flags)
+    train = {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert train == {"teacher_audio", "teacher_visual"}
+    set_trainable(model, stages[1], flags)
+    train = {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert train == {"student_audio", "student_visual", "proxies"}
+    assert model.meta.capabilities == {"embed", "class_graph"}
+    with pytest.raises(RuntimeError, match="no graph yet"):
+        model.class_graph()
+
+
+def test_teacher_frozen_in_student_stage_and_losses_fall(fitted: dict) -> None:
+    model, seen = fitted["model"], fitted["seen"]
+    for k, v in seen["teacher"].items():
+        assert torch.equal(model.state_dict()[k], v), k
+    assert any(not torch.equal(model.state_dict()[k], v) for k, v in seen["student_init"].items())
+    before_t, after_t, before_s, after_s = fitted["losses"]
+    assert float(after_t["total"]) < 0.7 * float(before_t["total"])
+    metric = [float(x["metric_audio"] + x["metric_visual"]) for x in (before_s, after_s)]
+    assert metric[1] < 0.7 * metric[0]
+    assert float(after_s["lir"]) > 0 and torch.isfinite(after_s["total"])
+    assert set(after_t) == {"total", "cls_audio", "cls_visual", "align"}
+    assert set(after_s) == {"total", "metric_audio", "metric_visual", "lir"}
+
+
+def test_graph_is_inferred_on_training_soft_labels(fitted: dict, vegas_root: Path) -> None:
+    model, dm = fitted["model"], fitted["dm"]
+    cg = model.class_graph()
+    assert cg["nodes"] == [f"{m}_{c}" for m in ("audio", "visual") for c in dm.classes]
+    assert cg["adjacency"].sum() > 0 and cg["weights"].sum() == pytest.approx(1.0, rel=1e-5)
+    info = cg["info"]
+    assert info["n_samples"] == len(dm.dataset("train")) and info["lambda_value"] == 2.0
+    # scored against the planted graph (mapped onto the dataset's classes) by the task's metric
+    metric = GraphRecoveryMetric()
+    metric.update(as_graph(cg), as_graph({"adjacency": planted_class_graph(vegas_root, dm.classes).adjacency,
+                                          "nodes": cg["nodes"]}))
+    scores = metric.compute()
+    assert 0.0 <= float(scores["edge_f1"]) <= 1.0
+
+
+def test_graph_buffer_round_trips_through_a_checkpoint(fitted: dict, tmp_path: Path) -> None:
+    model, trainer = fitted["model"], fitted["result"].trainer
+    path = tmp_path / "ili.ckpt"
+    trainer.save_checkpoint(path)
+    loaded = ILIEmbedding.load_from_checkpoint(path, map_location="cpu")
+    assert torch.equal(loaded.graph, model.graph) and bool(loaded.graph_fitted)
+    assert loaded.graph_nodes == model.graph_nodes
+    assert json.dumps(loaded.graph_info, sort_keys=True) == json.dumps(model.graph_info, sort_keys=True)
+    np.testing.assert_array_equal(loaded.class_graph()["weights"], model.class_graph()["weights"])
+    small = ILIEmbedding(num_classes=2, hidden_dim=4, embed_dim=4)
+    small.on_load_checkpoint(torch.load(path, map_location="cpu", weights_only=False))
+    assert small.graph.shape == model.graph.shape
+
+
+def test_student_beats_random_embeddings_on_map(tmp_path: Path) -> None:
+    """Learning: on class-structured features (class means + noise, written in the VEGAS
+    feature layout) the student's MAP through the ave/vegas evaluator beats random embeddings.
+    (The tiny stand-ins' features of the 64-px tiny world are near chance for every model.)"""
+    rng = np.random.default_rng(0)
+    mu_a, mu_v = rng.normal(size=(10, 128)), rng.normal(size=(10, 1024))
+
+    def split(n: int) -> dict:
+        y = np.arange(n) % 10
+        return {"audio": mu_a[y] + 2.0 * rng.normal(size=(n, 128)),
+                "visual": mu_v[y] + 2.0 * rng.normal(size=(n, 1024)), "labels": y}
+
+    write_feature_file(tmp_path / "f.h5", {"train": split(200), "test": split(60)},
+                       class_names=[f"c{i}" for i in range(10)])
+    dm = VEGASDataModule(tmp_path, source="features", features_file="f.h5", batch_size=32,
+                         num_workers=0)
+    L.seed_everything(0, verbose=False)
+    model = ILIEmbedding(num_classes=10, hidden_dim=64, embed_dim=32, teacher_epochs=5,
+                         student_epochs=10)
+    run_fit_stages(model, dm, _trainer, seed=0)
+    model.eval()
+    ili = evaluate(model, "vegas-retrieval", dm, progress=False).metrics
+    rnd = evaluate(RandomEmbeddingBaseline(dim=32), "vegas-retrieval", dm, progress=False).metrics
+    assert rnd["map"] < 0.3 and ili["map"] > rnd["map"] + 0.4, (ili, rnd)
+    assert model.class_graph()["adjacency"].sum() > 0
+
+
+# --------------------------------------------------------------------------- bad input
+class _FeatureDM:
+    """The two things ``fit_graph`` reads from a datamodule: ``classes`` and ``dataset("train")``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.ds = FeatureDataset(root, "f.h5", "train", val_fraction=0.0)
+        self.classes = self.ds.classes
+
+    def dataset(self, split: str) -> FeatureDataset:
+        return self.ds
+
+
+def _feature_dm(tmp_path: Path, labels: np.ndarray, n_classes: int) -> _FeatureDM:
+    rng = np.random.default_rng(0)
+    n = len(labels)
+    split = {"audio": rng.normal(size=(n, 8)), "visual": rng.normal(size=(n, 12)), "labels": labels}
+    write_feature_file(tmp_path / "f.h5", {"train": split, "test": split},
+                       class_names=[f"c{i}" for i in range(n_classes)])
+    return _FeatureDM(tmp_path)
+
+
+def test_class_without_training_positive_is_isolated(tmp_path: Path) -> None:
+    dm = _feature_dm(tmp_path, np.arange(60) % 3, n_classes=4)  # c3 never in train
+    model = ILIEmbedding(num_classes=4, audio_dim=8, visual_dim=12, hidden_dim=8, embed_dim=4)
+    with pytest.warns(UserWarning, match="without a training positive.*c3"):
+        model.fit_graph(dm)
+    assert model.graph_info["dropped"]["audio_c3"] == "excluded"
+    assert model.graph_info["dropped"]["visual_c3"] == "excluded"
+    for k in (3, 7):
+        assert not model.graph[k].any() and not model.graph[:, k].any()
+    assert model.graph_info["train_positives"]["c3"] == 0
+
+
+def test_nan_soft_labels_and_empty_graph(tmp_path: Path) -> None:
+    dm = _feature_dm(tmp_path, np.arange(60) % 3, n_classes=3)
+    model = ILIEmbedding(num_classes=3, audio_dim=8, visual_dim=12, hidden_dim=8, embed_dim=4)
+    batch = {"audio_feat": torch.randn(4, 8), "visual_feat": torch.randn(4, 12),
+             "label": torch.tensor([0, 1, 2, 0])}
+    strict = ILIEmbedding(num_classes=3, audio_dim=8, visual_dim=12, hidden_dim=8, embed_dim=4,
+                          grasp_lambda=1e6, empty_graph="error")
+    with pytest.raises(ValueError, match="no edge"):
+        strict.fit_graph(dm)
+    lenient = ILIEmbedding(num_classes=3, audio_dim=8, visual_dim=12, hidden_dim=8, embed_dim=4,
+                           grasp_lambda=1e6)
+    with pytest.warns(UserWarning, match="no edge"):
+        lenient.fit_graph(dm)
+    losses = lenient.student_losses(batch)
+    assert float(losses["lir"]) == 0.0 and torch.isfinite(losses["total"])
+    model.graph.fill_(0.1)  # a graph, then a diverged teacher
+    with torch.no_grad():
+        model.teacher_audio[1].weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="not finite"):
+        model.student_losses(batch)
+    with pytest.raises(ValueError, match="non-finite"):
+        model.fit_graph(dm)
+    wrong = ILIEmbedding(num_classes=5, audio_dim=8, visual_dim=12, hidden_dim=8, embed_dim=4)
+    with pytest.raises(ValueError, match="num_classes=5.*3 classes"):
+        wrong.fit_graph(dm)
+
+
+def test_baseline_graph_sources(tmp_path: Path, vegas_root: Path) -> None:
+    dm = _dm(vegas_root)
+    dm.setup("fit")
+    kw = {"num_classes": 10, "hidden_dim": 16, "embed_dim": 8}
+    inferred = ILIEmbedding(**kw)
+    inferred.fit_graph(dm)
+    rnd = ILIEmbedding(graph_source="random", **kw)
+    rnd.load_state_dict(inferred.state_dict())  # the same teacher: the same inferred graph first
+    rnd.fit_graph(dm)
+    assert int((rnd.graph > 0).sum()) == int((inferred.graph > 0).sum())
+    oracle = ILIEmbedding(graph_source="oracle", **kw)
+    oracle.fit_graph(dm)
+    want = planted_class_graph(vegas_root, dm.classes)
+    np.testing.assert_allclose(oracle.graph.numpy(), want.adjacency, rtol=1e-6)
+    none = ILIEmbedding(graph_source="none", **kw)
+    none.fit_graph(dm)
+    assert not none.graph.any() and none.graph_info["source"] == "none"
+    with pytest.raises(FileNotFoundError, match="cooccurrence_graph.json: the oracle graph needs"):
+        planted_class_graph(tmp_path, dm.classes)

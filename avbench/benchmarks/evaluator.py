@@ -7,7 +7,8 @@ and trivial baselines go through the same code (DESIGN 1.3). It
    back as a result with ``status="skipped"`` and the reason);
 2. makes one runner per task (``spec.make_runner(capability)``, see
    :mod:`avbench.benchmarks.tasks`); loader-free tasks run from the model and
-   a data file alone;
+   a data file alone; every other runner gets ``prepare(model, datamodule, split)``
+   once (a linear probe reads its training split there);
 3. iterates ``datamodule.<split>_dataloader()`` once under ``torch.no_grad``
    with the model in eval mode, wrapping each batch in a
    :class:`~avbench.benchmarks.batch_outputs.BatchOutputs` so each capability
@@ -223,6 +224,13 @@ def evaluate(
                 model.eval()
             device = _model_device(model)
             failed: dict[int, str] = {}
+            for i, runner in runners.items():  # tasks that also read another split
+                try:
+                    runner.prepare(model, datamodule, split)
+                except Exception as err:
+                    if raise_errors or i == primary:
+                        raise
+                    failed[i] = _err(err)
             iterator: Iterable[Any] = loader
             if progress and rank == 0:
                 from tqdm.auto import tqdm

@@ -8,6 +8,7 @@ segmentation       SegmentationTask    :mod:`.segmentation`
 retrieval          RetrievalTask       :mod:`.retrieval`
 discovery          DiscoveryTask       :mod:`.discovery`
 graph_recovery     GraphRecoveryTask   :mod:`.graph_recovery`
+linear_probe       LinearProbeTask     :mod:`.linear_probe`
 =================  ==================  ===========================================
 
 A new kind is a new module with a :class:`TaskSpec` subclass decorated with
@@ -25,6 +26,7 @@ from avbench.benchmarks.tasks.base import (
 )
 from avbench.benchmarks.tasks.discovery import DiscoveryTask
 from avbench.benchmarks.tasks.graph_recovery import GraphRecoveryTask
+from avbench.benchmarks.tasks.linear_probe import LinearProbeTask
 from avbench.benchmarks.tasks.localization import LocalizationTask
 from avbench.benchmarks.tasks.retrieval import RetrievalTask
 from avbench.benchmarks.tasks.segmentation import SegmentationTask
@@ -34,6 +36,7 @@ __all__ = [
     "DiscoveryTask",
     "GalleryCollector",
     "GraphRecoveryTask",
+    "LinearProbeTask",
     "LocalizationTask",
     "PlotRow",
     "RetrievalTask",

@@ -124,6 +124,12 @@ class TaskRunner:
         self.capability = capability
         self.info: dict[str, Any] = {}
 
+    def prepare(self, model: Any, datamodule: Any, split: str) -> None:
+        """Called once before the first :meth:`update` with the evaluated model, the
+        datamodule and the evaluated ``split``. Default: nothing. A task that needs
+        another split too (a linear probe fits on ``train``) keeps the references here
+        and reads that split itself; raising here fails the task like ``update``."""
+
     def update(self, out: BatchOutputs) -> None:
         """Add one batch (its capability outputs are shared with the other tasks)."""
         raise NotImplementedError(f"{type(self).__name__}.update")

@@ -334,3 +334,25 @@ def test_sample_counts_and_fit_warning_markers(tmp_path):
     overview = (tmp_path / "lb" / "overview.md").read_text()
     assert "†: doubtful checkpoint selection" in overview
     assert "- vggss: 12 evaluated samples" in overview and "flickr-test:" not in overview
+
+
+def test_diagnostic_benchmark_is_shown_but_not_averaged():
+    """A benchmark registered with ``diagnostic: true`` (vggss-mismatched) gets its column,
+    but the overview's Mean and Coverage are those without it."""
+    import dataclasses
+
+    from avbench.benchmarks import BENCHMARKS
+    from avbench.runner.leaderboard import render_overview
+
+    assert BENCHMARKS["vggss-mismatched"].diagnostic and not BENCHMARKS["vggss"].diagnostic
+    assert "diagnostic" not in BENCHMARKS["vggss"].model_dump()
+    records, _ = ResultStore(FIXTURE).load_all()
+    tables = [benchmark_table([r for r in records if r.benchmark == b])
+              for b in ("flickr-test", "vegas-retrieval", "vggss")]
+    before, before_csv = render_overview(tables)
+    diag = dataclasses.replace(tables[2], benchmark="vggss-drop", diagnostic=True)
+    after, after_csv = render_overview([*tables, diag])
+    assert "vggss-drop (ap50)" in after
+    pd.testing.assert_series_equal(before_csv["mean"], after_csv["mean"])
+    assert before_csv["coverage"].tolist() == after_csv["coverage"].tolist()
+    assert "| **0.448** |        3/3 |" in after

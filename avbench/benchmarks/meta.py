@@ -22,8 +22,10 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializeAsAny,
+    SerializerFunctionWrapHandler,
     ValidatorFunctionWrapHandler,
     computed_field,
+    model_serializer,
     model_validator,
 )
 
@@ -74,6 +76,17 @@ class BenchmarkMeta(BaseModel):
     main_score: str
     description: str = ""
     reference: str = Field("", description="REFERENCE.md section of the protocol")
+    diagnostic: bool = Field(
+        False, description="a diagnostic of another benchmark's score (e.g. how much of it "
+        "needs the sound): shown on the leaderboard, left out of the overview's Mean")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # the default stays out of the dump: benchmarks dump as before the field existed
+        data = handler(self)
+        if not self.diagnostic:
+            data.pop("diagnostic", None)
+        return data
 
     @model_validator(mode="wrap")
     @classmethod

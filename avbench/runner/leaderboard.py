@@ -169,6 +169,8 @@ class BenchmarkTable:
     seeds_expected: int
     notes: list[str] = field(default_factory=list)
     n_samples: tuple[int, int] | None = None
+    #: a diagnostic benchmark (``BenchmarkMeta.diagnostic``): left out of the overview's Mean
+    diagnostic: bool = False
 
     def samples_text(self) -> str | None:
         """``"N"`` or ``"N1–N2"`` evaluated samples, None when unknown."""
@@ -250,12 +252,22 @@ def benchmark_table(records: Sequence[ResultRecord] | pd.DataFrame) -> Benchmark
     per_model = rows["seeds_ok"] + rows["failed"] + rows["not_scorable"]
     model_rows = per_model[rows.index.get_level_values("kind") == "model"]
     counts = runs.loc[runs["status"] != "error", "n_samples"].dropna()
+    from avbench.benchmarks import BENCHMARKS
+
+    registered = BENCHMARKS.get(df["benchmark"].iat[0])
     return BenchmarkTable(
+        diagnostic=bool(registered is not None and registered.diagnostic),
         benchmark=df["benchmark"].iat[0], main_score=df["main_score"].iat[0], metrics=metrics,
         lower=frozenset(df.loc[df["lower"], "metric"]), stats=stats, rows=rows,
         seeds_expected=int(model_rows.max()) if len(model_rows) else 1, notes=notes,
         n_samples=(int(counts.min()), int(counts.max())) if len(counts) else None,
     )
+
+
+def _diagnostic_legend(tables: Sequence[BenchmarkTable]) -> str:
+    """``"; not averaged: <diagnostic benchmarks> (diagnostics)"`` or ``""``."""
+    names = [f"`{t.benchmark}`" for t in tables if t.diagnostic]
+    return f" (diagnostics not averaged: {', '.join(names)})" if names else ""
 
 
 def _seed(seed: Any) -> str:
@@ -354,9 +366,12 @@ def render_overview(tables: Sequence[BenchmarkTable]) -> tuple[str, pd.DataFrame
     main = main.reset_index(drop=True)
     means = main.xs("mean", axis=1, level=1)
     # a benchmark no row could score is left out of the mean; otherwise rows need every one
-    scored = [b for b in names if means[b].notna().any() or not unscorable[b].gt(0).any()]
+    # diagnostics (e.g. how much of a score needs the sound) are shown but not averaged
+    diagnostic = {t.benchmark for t in tables if t.diagnostic}
+    scored = [b for b in names if b not in diagnostic
+              and (means[b].notna().any() or not unscorable[b].gt(0).any())]
     overall = means[scored].mean(axis=1).where(means[scored].notna().all(axis=1))
-    coverage = means.notna().sum(axis=1)
+    coverage = means.drop(columns=sorted(diagnostic)).notna().sum(axis=1)
     keys = _key_columns(order.set_index(ROW_KEY).index)
     md = pd.DataFrame({"Model": _row_labels(keys, leak, warned),
                        "Train data": keys["train_dataset"]})
@@ -371,7 +386,7 @@ def render_overview(tables: Sequence[BenchmarkTable]) -> tuple[str, pd.DataFrame
         csv[t.benchmark], csv[f"{t.benchmark}_std"] = main[(t.benchmark, "mean")], main[(t.benchmark, "std")]
     best_mean = overall.max() if overall.notna().any() else None
     md["Mean"] = _cells(pd.DataFrame({"mean": overall, "std": float("nan")}), best_mean)
-    md["Coverage"] = coverage.astype(str) + f"/{len(names)}"
+    md["Coverage"] = coverage.astype(str) + f"/{len(names) - len(diagnostic)}"
     csv["mean"], csv["coverage"] = overall, coverage
     return _markdown(md, 2), csv
 
@@ -459,7 +474,8 @@ def write_leaderboard(
                       "", *[f"- `{c.path}`: {c.problem}" for c in corrupt]]
         body = [f"# Leaderboard: suite `{suite}`", "",
                 "Main score of every benchmark, mean ± std over seeds; best in **bold**. "
-                "Mean: over benchmarks, only for rows that have all of them. ⚠: train/test "
+                "Mean: over benchmarks, only for rows that have all of them"
+                + _diagnostic_legend(tables) + ". ⚠: train/test "
                 "leak (see the benchmark page)." + _warned_legend(tables), "", ov_md, *notes, "",
                 *["- [" + t.benchmark + f"]({t.benchmark}.md)" for t in tables],
                 *plot_md, "", "---", footer, ""]

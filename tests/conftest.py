@@ -53,6 +53,21 @@ def tiny_standins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def ensure_standins(tiny_standins: Path):
+    """``ensure_standins(*names)``: build more tiny stand-ins (``image-vit``, ``text-encoder``,
+    ...) into the session's ``$AVBENCH_STANDINS`` on first use; returns that directory."""
+    from avbench.pretrain.registry import pretrain
+
+    def ensure(*names: str) -> Path:
+        for name in names:
+            if not (tiny_standins / name / "card.json").exists():
+                pretrain(name, tiny_standins / name, seed=0, size="tiny", progress=False)
+        return tiny_standins
+
+    return ensure
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _standins_env(tiny_standins: Path) -> Iterator[None]:
     """Point ``$AVBENCH_STANDINS`` at :func:`tiny_standins` for the whole session: the CPU model

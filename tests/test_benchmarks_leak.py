@@ -39,3 +39,12 @@ def test_read_id_list(tmp_path):
     assert read_id_list(t) == ["a", "b"]
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_id_list(tmp_path / "missing.txt")
+
+
+def test_normalize_id_keeps_class_folders_drops_media_folders():
+    """VEGAS ids restart their numbers in every class folder: the folder is part of the id."""
+    assert normalize_id("baby_cry/video_00001") == "baby_cry/video_00001"
+    assert normalize_id("baby_cry/video_00001") != normalize_id("dog/video_00001")
+    assert normalize_id("videos/video_00001.mp4") == "video_00001"
+    assert normalize_id("/data/vggsound/video/abcdefghijk_30.mp4") == "abcdefghijk_000030"
+    assert normalize_id("C:\\\\data\\\\frames\\\\10000130166.jpg") == "10000130166"

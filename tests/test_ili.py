@@ -355,3 +355,143 @@ def test_baseline_graph_sources(tmp_path: Path, vegas_root: Path) -> None:
     assert not none.graph.any() and none.graph_info["source"] == "none"
     with pytest.raises(FileNotFoundError, match="cooccurrence_graph.json: the oracle graph needs"):
         planted_class_graph(tmp_path, dm.classes)
+
+
+# --------------------------------------------------------------------------- class count from the data
+def test_num_classes_from_the_datamodule_and_checkpoint(vegas_root: Path, tmp_path: Path) -> None:
+    """``num_classes=None``: the class-sized parts are sized in setup() from the datamodule,
+    in place (the stage runner's requires_grad flags kept); checkpoints load without C."""
+    dm = _dm(vegas_root)
+    model = ILIEmbedding(hidden_dim=16, embed_dim=8, teacher_epochs=2, student_epochs=2)
+    assert model.num_classes is None and model.proxies.shape == (0, 8)
+    batch = _train_batch(dm)
+    with pytest.raises(RuntimeError, match="class count is not known yet"):
+        model.compute_losses(batch)
+    proxies, head = model.proxies, model.teacher_audio[-1].weight
+    set_trainable(model, model.configure_fit_stages()[0], {n: True for n, _ in model.named_parameters()})
+    model.build_classes(len(dm.classes))
+    assert model.proxies is proxies and model.teacher_audio[-1].weight is head  # same objects
+    assert model.proxies.shape == (10, 8) and head.shape == (10, 16) and model.graph.shape == (20, 20)
+    assert not model.proxies.requires_grad and head.requires_grad  # teacher stage flags kept
+    with pytest.raises(ValueError, match="num_classes=10 but the data has 3"):
+        model.build_classes(3)
+
+    L.seed_everything(0, verbose=False)
+    lazy = ILIEmbedding(hidden_dim=16, embed_dim=8, teacher_epochs=2, student_epochs=2)
+    result = run_fit_stages(lazy, dm, _trainer, seed=0)
+    assert lazy.num_classes == 10 and lazy.class_graph()["nodes"][0] == f"audio_{dm.classes[0]}"
+    path = tmp_path / "lazy.ckpt"
+    result.trainer.save_checkpoint(path)
+    loaded = ILIEmbedding.load_from_checkpoint(path, map_location="cpu")
+    assert loaded.hparams.num_classes is None and loaded.num_classes == 10
+    assert torch.equal(loaded.proxies, lazy.proxies) and torch.equal(loaded.graph, lazy.graph)
+    with torch.no_grad():
+        lazy.eval()
+        loaded.eval()
+        torch.testing.assert_close(loaded.embed(batch)["audio"], lazy.embed(batch)["audio"])
+    # an explicit class count that the data contradict fails at setup, before training
+    wrong = ILIEmbedding(num_classes=4, hidden_dim=16, embed_dim=8, teacher_epochs=1, student_epochs=1)
+    with pytest.raises(ValueError, match="num_classes=4 but the data has 10"):
+        run_fit_stages(wrong, dm, _trainer, seed=0)
+
+
+# --------------------------------------------------------------------------- graph recovery of the model
+def test_graph_recovery_against_the_planted_graph_on_the_dataset_classes(fitted: dict,
+                                                                          vegas_root: Path) -> None:
+    """The task maps the world's planted graph (world-category nodes) onto the VEGAS classes
+    through the class_map, keeps only edges between them, and scores the model's graph."""
+    from avbench.metrics.graph import graph_recovery_scores
+
+    model, dm = fitted["model"], fitted["dm"]
+    planted = planted_class_graph(vegas_root, dm.classes)
+    world = json.loads((vegas_root / "cooccurrence_graph.json").read_text())
+    assert planted.n_entries < len(world["edges"]) and planted.info["n_world_edges"] == len(world["edges"])
+    res = evaluate(model, "synthetic-graph-recovery", dm, progress=False)
+    cg = model.class_graph()
+    assert planted.n_entries > 0  # the world of the tiny preset plants 4 between these classes
+    assert res.status == "ok", res.reason
+    info = res.tasks[0].info
+    assert "class_map" in info["mapping"] and info["n_classes"] == 10
+    assert info["nodes"] == cg["nodes"]
+    assert sorted(map(tuple, info["planted"])) == sorted((s, d) for s, d, _ in planted.edges())
+    want = graph_recovery_scores(cg, {"adjacency": planted.adjacency > 0, "nodes": planted.nodes})
+    for k in ("edge_precision", "edge_recall", "edge_f1", "shd"):
+        assert res.metrics[k] == pytest.approx(want[k]), k
+    assert "edge_stability" not in res.metrics and "edge_stability" in info["undefined"]
+
+
+def test_no_planted_edge_between_the_dataset_classes_is_not_scorable(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    (tmp_path / "cooccurrence_graph.json").write_text(json.dumps(
+        {"nodes": ["audio_0", "audio_1", "audio_2", "visual_0", "visual_1", "visual_2"],
+         "edges": [{"src": "audio_0", "dst": "visual_2", "prob": 0.3}]}))
+    (tmp_path / "avbench_synthetic.json").write_text(json.dumps({"class_map": {"x": 0, "y": 1}}))
+    nodes = ["audio_x", "audio_y", "visual_x", "visual_y"]
+    adj = np.zeros((4, 4), dtype=int)
+    adj[0, 3] = 1
+    fake = SimpleNamespace(meta=SimpleNamespace(name="g", capabilities=frozenset({"class_graph"})),
+                           class_graph=lambda: {"adjacency": adj, "nodes": nodes})
+    dm = SimpleNamespace(root=tmp_path, classes=["x", "y"])
+    res = evaluate(fake, "synthetic-graph-recovery", dm, progress=False)
+    assert res.status == "not-scorable" and "none of the 1 planted world edges" in res.reason
+    # an edge between the two classes makes it scorable, in class names
+    (tmp_path / "cooccurrence_graph.json").write_text(json.dumps(
+        {"nodes": ["audio_0", "audio_1", "visual_0", "visual_1"],
+         "edges": [{"src": "audio_0", "dst": "visual_1", "prob": 0.3}]}))
+    ok = evaluate(fake, "synthetic-graph-recovery", dm, progress=False)
+    assert ok.status == "ok" and ok.metrics["edge_f1"] == 1.0 and ok.metrics["shd"] == 0
+    assert ok.tasks[0].info["planted"] == [["audio_x", "visual_y"]]
+
+
+def test_bootstrap_graphs_give_edge_stability(vegas_root: Path) -> None:
+    from avbench.nn.class_graph import bootstrap_class_graphs
+
+    dm = _dm(vegas_root)
+    dm.setup("fit")
+    model = ILIEmbedding(hidden_dim=16, embed_dim=8, graph_bootstrap=3)
+    model.fit_graph(dm)
+    boot = model.graph_info["bootstrap"]
+    assert boot["n"] == 3 and len(boot["entries"]) == 3
+    x, _ = model.training_soft_labels(dm)
+    again = bootstrap_class_graphs(x, model.graph_nodes, 3, seed=1)
+    assert again["entries"] == boot["entries"]  # seeded: the same resamples and searches
+    assert model.class_graph()["bootstrap"] == boot["entries"]
+    from avbench.metrics.graph import edge_stability
+
+    graphs = [{"nodes": model.graph_nodes, "edges": [{"src": s, "dst": d} for s, d in e]}
+              for e in boot["entries"]]
+    want = edge_stability(graphs)["jaccard"]
+    res = evaluate(model, "synthetic-graph-recovery", dm, progress=False)
+    assert res.status == "ok" and res.metrics["edge_stability"] == pytest.approx(want)
+    assert 0.0 <= want <= 1.0 and res.tasks[0].info["bootstrap_n"] == 3
+    with pytest.raises(ValueError, match="graph_bootstrap must be >= 0"):
+        ILIEmbedding(graph_bootstrap=-1)
+
+
+def test_graph_figure_per_model_row() -> None:
+    from types import SimpleNamespace
+
+    from avbench.benchmarks.tasks.base import PlotRow
+    from avbench.benchmarks.tasks.graph_recovery import GraphRecoveryTask, stored_graphs
+
+    nodes = ["audio_a", "audio_b", "visual_a", "visual_b"]
+
+    def record(recovered: list[list[str]], f1: float) -> SimpleNamespace:
+        info = {"nodes": nodes, "planted": [["audio_a", "visual_b"]], "recovered": recovered}
+        return SimpleNamespace(tasks=[{"task": "graph_recovery", "info": info}], metrics={"edge_f1": f1})
+
+    seeds = [record([["audio_a", "visual_b"], ["audio_b", "audio_a"]], 0.67),
+             record([["audio_a", "visual_b"]], 1.0)]
+    got = stored_graphs(seeds[0], "graph_recovery")
+    assert got is not None and got[0] == nodes and got[1][0, 3] == 1 and got[2][1, 0] == 1
+    rows = [PlotRow("ili", False, "C0", seeds, None),
+            PlotRow("random-embedding", True, "0.5", [SimpleNamespace(tasks=[], metrics={})], None)]
+    figs = GraphRecoveryTask().leaderboard_figures("toy-graph", rows)
+    assert [slug for slug, _ in figs] == ["graph"]
+    (ax,) = [a for a in figs[0][1].axes if a.images]
+    img = ax.images[0].get_array()
+    assert img.shape[:2] == (4, 4)
+    assert np.allclose(img[0, 0], 1.0)  # nothing recovered: white
+    assert img[1, 0].min() < 1.0 and img[1, 0].min() > img[0, 3].min()  # 1 of 2 seeds: lighter
+    assert GraphRecoveryTask().leaderboard_figures("toy-graph", rows[1:]) == []

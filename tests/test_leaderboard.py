@@ -26,7 +26,7 @@ DATE = "2026-11-02 00:00 UTC"
 EXPECTED_OVERVIEW = """\
 # Leaderboard: suite `demo`
 
-Main score of every benchmark, mean ± std over seeds; best in **bold**. Mean: over benchmarks, only for rows that have all of them. ⚠: train/test leak (see the benchmark page).
+Main score of every benchmark, mean ± std over seeds; best in **bold**. Mean: over the benchmarks run for the row's training data, only for rows that have all of them. ⚠: train/test leak (see the benchmark page).
 
 | Model                      | Train data   |   flickr-test (ap50) |   vegas-retrieval (map) |      vggss (ap50) |      Mean |   Coverage |
 |:---------------------------|:-------------|---------------------:|------------------------:|------------------:|----------:|-----------:|
@@ -356,3 +356,21 @@ def test_diagnostic_benchmark_is_shown_but_not_averaged():
     pd.testing.assert_series_equal(before_csv["mean"], after_csv["mean"])
     assert before_csv["coverage"].tolist() == after_csv["coverage"].tolist()
     assert "| **0.448** |        3/3 |" in after
+
+
+def test_mean_is_per_training_dataset():
+    """A model trained on other data (ILI on feature files) answers other benchmarks: its
+    Mean is over those, and the VGGSound rows' Mean is unchanged."""
+    from avbench.runner.leaderboard import render_overview
+
+    records, _ = ResultStore(FIXTURE).load_all()
+    ili = [_with(r, model="ili", train_dataset="vegas-features", id=r.id.replace("ezvsl", "ili"),
+                 job_id=(r.job_id or "").replace("ezvsl", "ili"))
+           for r in records if r.benchmark == "vegas-retrieval" and r.model == "ezvsl"]
+    tables = [benchmark_table([r for r in records + ili if r.benchmark == b])
+              for b in ("flickr-test", "vegas-retrieval", "vggss")]
+    md, csv = render_overview(tables)
+    csv = csv.set_index(["model", "train_dataset"])
+    assert csv.loc[("ezvsl", "vggsound"), "mean"] == pytest.approx(0.448, abs=5e-4)
+    assert csv.loc[("ili", "vegas-features"), "mean"] == pytest.approx(0.305, abs=5e-4)
+    assert pd.isna(csv.loc[("fnac", "vggsound"), "mean"])  # fnac lacks vegas-retrieval

@@ -25,14 +25,27 @@ _MEDIA_EXT = {
     ".mp4", ".mkv", ".webm", ".avi", ".wav", ".flac", ".mp3", ".jpg", ".jpeg",
     ".png", ".npy", ".npz", ".pkl", ".pt", ".h5", ".json", ".xml", ".txt",
 }  # fmt: skip
+#: folders that hold media files rather than name a class (dropped from a path)
+_MEDIA_DIRS = {"frames", "frame", "video", "videos", "audio", "audios", "image", "images",
+               "wav", "mp4", "clips", "features"}
 _VGGSOUND = re.compile(r"^(?P<yt>[A-Za-z0-9_-]{11})_(?P<start>\d{1,6})$")
 _N_EXAMPLES = 10
 
 
 def normalize_id(raw: str) -> str:
-    """Canonical clip id: no directory, no media extension, VGGSound start padded to 6 digits."""
+    """Canonical clip id for overlap checks.
+
+    A path to a media file loses its media folder and everything before it
+    (``frames/<id>.jpg``, ``/data/vggsound/video/<id>.mp4`` -> ``<id>``); a folder
+    that is part of the id stays (VEGAS ``baby_cry/video_00001``: the numbers
+    restart in every class folder); a media extension is removed; a VGGSound
+    start is padded to 6 digits.
+    """
     s = str(raw).strip().replace("\\", "/")
-    s = PurePosixPath(s).name if "/" in s else s
+    if "/" in s:
+        parent = PurePosixPath(s).parent.name.lower()
+        if parent in _MEDIA_DIRS or s.startswith("/"):
+            s = PurePosixPath(s).name
     stem, dot, ext = s.rpartition(".")
     if dot and f".{ext.lower()}" in _MEDIA_EXT:
         s = stem

@@ -55,7 +55,20 @@ the dataset's classes, :func:`avbench.nn.class_graph.planted_class_graph`),
 ``"none"`` (no LIR: the student with the metric loss only; ``lir`` is logged as 0).
 
 Capabilities: ``embed`` (student embeddings) and ``class_graph`` (the graph, nodes
-named ``audio_<class name>``/``visual_<class name>``; weights in ``"weights"``).
+named ``audio_<class name>``/``visual_<class name>``; weights in ``"weights"``; with
+``graph_bootstrap > 0`` also ``"bootstrap"``, the entry lists of GRaSP re-run on
+bootstrap resamples of the same training soft labels, for edge stability).
+
+Class count: ``num_classes=None`` (the default) takes C from the data. The
+class-sized parts (the teachers' last layers, the proxies, the graph buffer) are
+then zero-sized placeholders until :meth:`ILIEmbedding.setup` (Lightning's hook,
+before the optimiser is built) resizes them in place from
+``trainer.datamodule.classes``, keeping each parameter object and its
+``requires_grad`` flag (the fit-stage runner set them by name before the fit).
+:meth:`ILIEmbedding.fit_graph` and :meth:`ILIEmbedding.on_load_checkpoint` (from
+the stored proxies) do the same, so a checkpoint of a model built either way loads
+with ``num_classes=None``. An explicit ``num_classes`` builds everything in
+``__init__`` (as before) and must match the data.
 
 Bad input (issue 15): non-finite soft labels raise ``ValueError`` in the graph step
 and ``FloatingPointError`` in the student loss (never a silent NaN); a class with no
@@ -101,6 +114,7 @@ from torch.utils.data import DataLoader
 from avbench.models.base import AVModel, FitStage, ModelMeta, register
 from avbench.nn.class_graph import (
     ClassGraph,
+    bootstrap_class_graphs,
     class_graph_nodes,
     infer_class_graph,
     planted_class_graph,
@@ -180,6 +194,7 @@ class ILIEmbedding(AVModel):
 
     Args:
         num_classes: C (15 for AVE-15, 10 for VEGAS); must equal the datamodule's.
+            None (default): from the data (module docstring, "Class count").
         audio_dim, visual_dim: feature sizes (VGGish 128, Inception-v3 1024).
         hidden_dim: hidden width of the teacher and student MLPs.
         embed_dim: student embedding size.
@@ -195,6 +210,10 @@ class ILIEmbedding(AVModel):
         undirected: CPDAG undirected edges ``"both"`` or ``"drop"``.
         positive_only, top_k, weight_norm: edge weighting (avbench.nn.class_graph).
         empty_graph: ``"warn"`` (train without LIR) or ``"error"``.
+        graph_bootstrap: B > 0 re-runs GRaSP on B bootstrap resamples (rows drawn with
+            replacement, seeded ``graph_seed + 1 + b``) of the training soft labels
+            after the graph step, for edge stability; recorded only, never used in
+            training. 0 (default): none.
         lir_weight: lambda of the LIR term.
         margin: proxy triplet margin.
         **kwargs: optimiser arguments of :class:`AVModel`.
@@ -210,7 +229,7 @@ class ILIEmbedding(AVModel):
 
     def __init__(
         self,
-        num_classes: int = 15,
+        num_classes: int | None = None,
         audio_dim: int = 128,
         visual_dim: int = 1024,
         hidden_dim: int = 512,
@@ -232,6 +251,7 @@ class ILIEmbedding(AVModel):
         top_k: int | None = None,
         weight_norm: Literal["sum", "max", "none"] = "sum",
         empty_graph: Literal["warn", "error"] = "warn",
+        graph_bootstrap: int = 0,
         lir_weight: float = 1.0,
         margin: float = 0.2,
         lr: float = 1e-3,
@@ -239,15 +259,19 @@ class ILIEmbedding(AVModel):
     ) -> None:
         super().__init__(lr=lr, **kwargs)
         self.save_hyperparameters()
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        if num_classes is not None and num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2 or None (from the data), got {num_classes}")
+        if graph_bootstrap < 0:
+            raise ValueError(f"graph_bootstrap must be >= 0, got {graph_bootstrap}")
         if teacher_output not in ("sigmoid", "softmax"):
             raise ValueError(f"teacher_output must be 'sigmoid' or 'softmax', got {teacher_output!r}")
         if graph_source not in ("inferred", "random", "oracle", "none"):
             raise ValueError(f"unknown graph_source {graph_source!r}")
         if empty_graph not in ("warn", "error"):
             raise ValueError(f"empty_graph must be 'warn' or 'error', got {empty_graph!r}")
-        self.num_classes = num_classes
+        #: C; None until known (``num_classes=None``: from the data, see :meth:`build_classes`)
+        self.num_classes: int | None = num_classes
+        self.graph_bootstrap = graph_bootstrap
         self.teacher_output = teacher_output
         self.align_weight, self.lir_weight, self.margin = align_weight, lir_weight, margin
         self.teacher_epochs, self.student_epochs = teacher_epochs, student_epochs
@@ -257,16 +281,18 @@ class ILIEmbedding(AVModel):
         self.undirected, self.positive_only = undirected, positive_only
         self.top_k, self.weight_norm, self.empty_graph = top_k, weight_norm, empty_graph
 
-        self.teacher_audio = _mlp(audio_dim, hidden_dim, num_classes)
-        self.teacher_visual = _mlp(visual_dim, hidden_dim, num_classes)
+        c = num_classes or 0  # 0: zero-sized placeholders until the data say C
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+            self.teacher_audio = _mlp(audio_dim, hidden_dim, c)
+            self.teacher_visual = _mlp(visual_dim, hidden_dim, c)
         self.student_audio = _mlp(audio_dim, hidden_dim, embed_dim, dropout)
         self.student_visual = _mlp(visual_dim, hidden_dim, embed_dim, dropout)
-        self.proxies = nn.Parameter(torch.randn(num_classes, embed_dim) / embed_dim**0.5)
-        n = 2 * num_classes
-        self.register_buffer("graph", torch.zeros(n, n))
+        self.proxies = nn.Parameter(torch.randn(c, embed_dim) / embed_dim**0.5)
+        self.register_buffer("graph", torch.zeros(2 * c, 2 * c))
         self.register_buffer("graph_fitted", torch.tensor(False))
         #: node names of ``graph`` (set by :meth:`fit_graph`, saved in the checkpoint)
-        self.graph_nodes: list[str] = [f"{m}_{c}" for m in ("audio", "visual") for c in range(num_classes)]
+        self.graph_nodes: list[str] = [f"{m}_{k}" for m in ("audio", "visual") for k in range(c)]
         #: provenance of the graph (GRaSP settings, causal-learn version, dropped nodes, ...)
         self.graph_info: dict[str, Any] = {}
 
@@ -283,9 +309,50 @@ class ILIEmbedding(AVModel):
     def _stage(self) -> str:
         return self.fit_stage.name if self.fit_stage is not None else "student"
 
+    # --- class count --------------------------------------------------------------
+    def build_classes(self, num_classes: int) -> None:
+        """Size the class-sized parts for C = ``num_classes`` (no-op when already so).
+
+        With ``num_classes=None`` at construction the teachers' last layers, the
+        proxies and the graph are zero-sized placeholders; they are resized here in
+        place (the same ``nn.Parameter`` objects, ``requires_grad`` kept, freshly
+        initialised as ``nn.Linear`` / ``__init__`` would).
+
+        Raises:
+            ValueError: C < 2, or C differs from a class count already set.
+        """
+        if self.num_classes is not None:
+            if num_classes != self.num_classes:
+                raise ValueError(f"ILI: num_classes={self.num_classes} but the data has {num_classes} "
+                                 f"classes; set model num_classes: {num_classes} (or null: from the data)")
+            return
+        if num_classes < 2:
+            raise ValueError(f"ILI needs at least 2 classes, the data has {num_classes}")
+        with torch.no_grad():
+            for head in (self.teacher_audio[-1], self.teacher_visual[-1]):
+                fresh = nn.Linear(head.in_features, num_classes).to(head.weight.device)
+                head.weight.data, head.bias.data = fresh.weight.data, fresh.bias.data
+                head.out_features = num_classes
+            d = self.proxies.shape[1]
+            self.proxies.data = torch.randn(num_classes, d, device=self.proxies.device) / d**0.5
+        self.graph = torch.zeros(2 * num_classes, 2 * num_classes, device=self.graph.device)
+        self.graph_nodes = [f"{m}_{k}" for m in ("audio", "visual") for k in range(num_classes)]
+        self.num_classes = num_classes
+
+    def _classes_known(self) -> int:
+        if self.num_classes is None:
+            raise RuntimeError("ILI: the class count is not known yet (num_classes=None): fit with a "
+                               "datamodule (setup sizes the heads from its classes) or pass num_classes")
+        return self.num_classes
+
     # --- teacher ----------------------------------------------------------------
     def teacher_logits(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
-        """Teacher logits ``(audio [B,C], visual [B,C])``."""
+        """Teacher logits ``(audio [B,C], visual [B,C])``.
+
+        Raises:
+            RuntimeError: the class count is not known yet (``num_classes=None`` before setup).
+        """
+        self._classes_known()
         return self.teacher_audio(batch["audio_feat"].float()), self.teacher_visual(batch["visual_feat"].float())
 
     def soft_labels(self, batch: Mapping[str, Any]) -> Tensor:
@@ -298,7 +365,7 @@ class ILIEmbedding(AVModel):
         la, lv = self.teacher_logits(batch)
         y = batch["label"].long()
         if self.teacher_output == "sigmoid":
-            target = F.one_hot(y, self.num_classes).float()
+            target = F.one_hot(y, self._classes_known()).float()
             cls_a = F.binary_cross_entropy_with_logits(la, target)
             cls_v = F.binary_cross_entropy_with_logits(lv, target)
         else:
@@ -315,6 +382,7 @@ class ILIEmbedding(AVModel):
         return za, zv
 
     def student_losses(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        self._classes_known()
         za, zv = self.student_embeddings(batch)
         y = batch["label"].long()
         m_a = proxy_triplet_loss(za, y, self.proxies, self.margin)
@@ -346,12 +414,21 @@ class ILIEmbedding(AVModel):
 
     # --- graph step -----------------------------------------------------------
     def setup(self, stage: str) -> None:
-        """Check that the datamodule's class count is ``num_classes`` (clear error early)."""
+        """Size the class-sized parts from ``trainer.datamodule.classes`` (or check them).
+
+        Lightning calls it before building the optimiser, on every ``Trainer.fit``.
+
+        Raises:
+            ValueError: the datamodule's class count differs from ``num_classes``, or
+                ``num_classes=None`` and the datamodule has no ``classes``.
+        """
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         classes = getattr(dm, "classes", None) if dm is not None else None
-        if classes is not None and len(classes) != self.num_classes:
-            raise ValueError(f"ILI: num_classes={self.num_classes} but the datamodule has "
-                             f"{len(classes)} classes; set model num_classes: {len(classes)}")
+        if classes is not None:
+            self.build_classes(len(classes))
+        elif self.num_classes is None:
+            raise ValueError("ILI: num_classes=None takes the class count from the datamodule's "
+                             "'classes', and there is none: set model num_classes")
 
     @torch.no_grad()
     def training_soft_labels(self, datamodule: Any, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
@@ -388,8 +465,8 @@ class ILIEmbedding(AVModel):
                 graph with ``empty_graph="error"``.
         """
         classes = list(getattr(datamodule, "classes", None) or datamodule.dataset("train").classes)
-        if len(classes) != self.num_classes:
-            raise ValueError(f"ILI: num_classes={self.num_classes} but the data has {len(classes)} classes")
+        self.build_classes(len(classes))
+        assert self.num_classes is not None
         nodes = class_graph_nodes(classes)
         x, y = self.training_soft_labels(datamodule)
         counts = np.bincount(y, minlength=self.num_classes)
@@ -398,10 +475,10 @@ class ILIEmbedding(AVModel):
             warnings.warn(f"ILI graph: classes without a training positive {[classes[c] for c in no_pos]}: "
                           "their nodes are left out of GRaSP (isolated)", stacklevel=2)
         exclude = [c + k * self.num_classes for k in (0, 1) for c in no_pos]
-        inferred = infer_class_graph(
-            x, nodes, lambda_value=self.grasp_lambda, depth=self.grasp_depth, seed=self.graph_seed,
-            undirected=self.undirected, positive_only=self.positive_only, top_k=self.top_k,
-            normalize=self.weight_norm, exclude=exclude)
+        grasp_kw = dict(lambda_value=self.grasp_lambda, depth=self.grasp_depth,
+                        undirected=self.undirected, positive_only=self.positive_only,
+                        top_k=self.top_k, normalize=self.weight_norm, exclude=exclude)
+        inferred = infer_class_graph(x, nodes, seed=self.graph_seed, **grasp_kw)
         graph: ClassGraph
         if self.graph_source == "inferred":
             graph = inferred
@@ -414,6 +491,9 @@ class ILIEmbedding(AVModel):
         info = dict(graph.info)
         info.setdefault("source", self.graph_source)
         info["train_positives"] = {classes[c]: int(counts[c]) for c in range(self.num_classes)}
+        if self.graph_bootstrap > 0 and self.graph_source == "inferred":
+            info["bootstrap"] = bootstrap_class_graphs(
+                x, nodes, self.graph_bootstrap, seed=self.graph_seed + 1, **grasp_kw)
         info["empty"] = graph.n_entries == 0
         if info["empty"] and self.graph_source != "none":
             msg = (f"ILI graph ({self.graph_source}) has no edge: the student trains without LIR "
@@ -430,11 +510,16 @@ class ILIEmbedding(AVModel):
         checkpoint[CHECKPOINT_KEY] = {"nodes": list(self.graph_nodes), "info": self.graph_info}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore node names and provenance; resize ``graph`` to the stored shape."""
+        """Restore node names and provenance; size the class parts (``num_classes=None``)
+        and ``graph`` from the stored shapes."""
+        state = checkpoint.get("state_dict", {})
+        proxies = state.get("proxies")
+        if self.num_classes is None and proxies is not None:
+            self.build_classes(int(proxies.shape[0]))
         saved = checkpoint.get(CHECKPOINT_KEY)
         if saved is not None:
             self.graph_nodes, self.graph_info = list(saved["nodes"]), dict(saved["info"])
-        stored = checkpoint.get("state_dict", {}).get("graph")
+        stored = state.get("graph")
         if stored is not None and stored.shape != self.graph.shape:
             self.graph = torch.zeros_like(stored)
 
@@ -447,11 +532,17 @@ class ILIEmbedding(AVModel):
     def class_graph(self) -> dict[str, Any]:
         """The graph: ``adjacency`` (0/1 [2C,2C], avbench's convention), ``weights``, ``nodes``, ``info``.
 
+        With ``graph_bootstrap > 0`` also ``bootstrap``: one ``[[src, dst], ...]``
+        entry list per bootstrap resample (same nodes).
+
         Raises:
             RuntimeError: before the graph step ran.
         """
         if not bool(self.graph_fitted):
             raise RuntimeError("ILI: no graph yet (the teacher stage's fit_graph hook has not run)")
         w = self.graph.detach().cpu().numpy().astype(np.float64)
-        return {"adjacency": (w > 0).astype(np.int64), "weights": w,
-                "nodes": list(self.graph_nodes), "info": self.graph_info}
+        out = {"adjacency": (w > 0).astype(np.int64), "weights": w,
+               "nodes": list(self.graph_nodes), "info": self.graph_info}
+        if "bootstrap" in self.graph_info:
+            out["bootstrap"] = self.graph_info["bootstrap"]["entries"]
+        return out

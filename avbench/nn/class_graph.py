@@ -293,25 +293,57 @@ def random_graph_like(graph: ClassGraph, seed: int = 0) -> ClassGraph:
     return ClassGraph(out.reshape(n, n), list(graph.nodes), info)
 
 
+def bootstrap_class_graphs(
+    soft_labels: np.ndarray,
+    nodes: Sequence[str],
+    n: int,
+    *,
+    seed: int = 1,
+    **grasp_kw: Any,
+) -> dict[str, Any]:
+    """GRaSP on ``n`` bootstrap resamples of the rows of ``soft_labels`` (edge stability).
+
+    Resample ``b`` draws ``len(soft_labels)`` rows with replacement
+    (``numpy.random.default_rng(seed + b)``) and runs :func:`infer_class_graph`
+    with ``seed=seed + b`` and ``grasp_kw``. Costs ``n`` GRaSP runs.
+
+    Returns:
+        ``{"n": n, "seed": seed, "entries": [[[src, dst], ...] per resample],
+        "seconds": total}``: the node-name pairs of each graph's nonzero entries.
+    """
+    x = np.asarray(soft_labels, dtype=np.float64)
+    start = time.perf_counter()
+    entries = []
+    for b in range(n):
+        rows = np.random.default_rng(seed + b).integers(0, len(x), size=len(x))
+        g = infer_class_graph(x[rows], nodes, seed=seed + b, **grasp_kw)
+        entries.append([[src, dst] for src, dst, _ in g.edges()])
+    return {"n": int(n), "seed": int(seed), "entries": entries,
+            "seconds": time.perf_counter() - start}
+
+
 def planted_class_graph(
     root: str | Path,
     classes: Sequence[str],
     normalize: WeightNorm = "sum",
+    graph_file: str | Path | None = None,
 ) -> ClassGraph:
     """The synthetic world's planted graph over the dataset's class nodes (the oracle).
 
     Reads ``cooccurrence_graph.json`` (edges between world categories,
-    :mod:`avbench.data.synthetic.graph`) and ``avbench_synthetic.json``'s
-    ``class_map`` (dataset class name -> world category) beside the data; edges
-    touching a category outside ``classes`` are dropped. Weights are the edges'
-    co-occurrence probabilities, then ``normalize``.
+    :mod:`avbench.data.synthetic.graph`; ``graph_file`` names another file) and
+    ``avbench_synthetic.json``'s ``class_map`` (dataset class name -> world
+    category) beside the data; edges touching a category outside ``classes`` are
+    dropped (``info``: ``n_world_edges`` planted in the world, ``n_entries`` kept).
+    Weights are the edges' co-occurrence probabilities, then ``normalize``.
 
     Raises:
         FileNotFoundError: naming the missing file (not a synthetic dataset).
         KeyError: a class missing from the class map.
     """
     root = Path(root)
-    gpath, mpath = root / "cooccurrence_graph.json", root / "avbench_synthetic.json"
+    gpath = Path(graph_file) if graph_file is not None else root / "cooccurrence_graph.json"
+    mpath = root / "avbench_synthetic.json"
     for p in (gpath, mpath):
         if not p.is_file():
             raise FileNotFoundError(f"{p}: the oracle graph needs the synthetic world's files")
@@ -330,12 +362,14 @@ def planted_class_graph(
         if e["src"] in index and e["dst"] in index:
             a[pos[index[e["src"]]], pos[index[e["dst"]]]] = float(e["prob"])
     a = finish_weights(a, None, normalize)
-    return ClassGraph(a, nodes, {"source": "oracle", "file": str(gpath), "n_entries": int((a > 0).sum())})
+    return ClassGraph(a, nodes, {"source": "oracle", "file": str(gpath), "n_entries": int((a > 0).sum()),
+                                 "n_world_edges": len(planted["edges"])})
 
 
 __all__ = [
     "LAMBDA_MEANING",
     "ClassGraph",
+    "bootstrap_class_graphs",
     "class_graph_nodes",
     "finish_weights",
     "independent_columns",

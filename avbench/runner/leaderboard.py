@@ -363,16 +363,25 @@ def render_overview(tables: Sequence[BenchmarkTable]) -> tuple[str, pd.DataFrame
         for col in ("leak", "warned"))
     unscorable = (pd.concat({t.benchmark: t.rows["not_scorable"] for t in tables}, axis=1)
                   .reindex(main.index, fill_value=0).reset_index(drop=True))
+    # rows with a scorable attempt (ok or failed) at a benchmark: it counts for their mean
+    attempted = (pd.concat({t.benchmark: t.rows["seeds_ok"] + t.rows["failed"] for t in tables},
+                           axis=1).reindex(main.index, fill_value=0).reset_index(drop=True).gt(0))
     main = main.reset_index(drop=True)
     means = main.xs("mean", axis=1, level=1)
-    # a benchmark no row could score is left out of the mean; otherwise rows need every one
     # diagnostics (e.g. how much of a score needs the sound) are shown but not averaged
     diagnostic = {t.benchmark for t in tables if t.diagnostic}
-    scored = [b for b in names if b not in diagnostic
-              and (means[b].notna().any() or not unscorable[b].gt(0).any())]
-    overall = means[scored].mean(axis=1).where(means[scored].notna().all(axis=1))
-    coverage = means.drop(columns=sorted(diagnostic)).notna().sum(axis=1)
     keys = _key_columns(order.set_index(ROW_KEY).index)
+    overall = pd.Series(float("nan"), index=means.index)
+    # Per training dataset (models trained on different data answer different benchmarks,
+    # e.g. ILI's feature files): the benchmarks some row of the group attempted (ok or
+    # failed; one that could not be scored, or never ran, is left out); a row needs every one
+    # of them, so a failed run shows as no mean rather than a mean over fewer benchmarks.
+    for _, idx in keys.groupby("train_dataset", sort=False).groups.items():
+        scored = [b for b in names if b not in diagnostic and attempted.loc[idx, b].any()]
+        if scored:
+            group = means.loc[idx, scored]
+            overall.loc[idx] = group.mean(axis=1).where(group.notna().all(axis=1))
+    coverage = means.drop(columns=sorted(diagnostic)).notna().sum(axis=1)
     md = pd.DataFrame({"Model": _row_labels(keys, leak, warned),
                        "Train data": keys["train_dataset"]})
     csv = pd.DataFrame({"model": keys["model"], "kind": keys["kind"].astype(str),
@@ -474,7 +483,8 @@ def write_leaderboard(
                       "", *[f"- `{c.path}`: {c.problem}" for c in corrupt]]
         body = [f"# Leaderboard: suite `{suite}`", "",
                 "Main score of every benchmark, mean ± std over seeds; best in **bold**. "
-                "Mean: over benchmarks, only for rows that have all of them"
+                "Mean: over the benchmarks run for the row's training data, only for rows "
+                "that have all of them"
                 + _diagnostic_legend(tables) + ". ⚠: train/test "
                 "leak (see the benchmark page)." + _warned_legend(tables), "", ov_md, *notes, "",
                 *["- [" + t.benchmark + f"]({t.benchmark}.md)" for t in tables],

@@ -1,4 +1,4 @@
-"""Suites: a grid of models x training datasets x seeds, the benchmarks to evaluate.
+"""Suites: a grid of models x (their) training datasets x seeds, the benchmarks to evaluate.
 
 A suite YAML (``avbench/configs/suites/*.yaml``)::
 
@@ -9,7 +9,8 @@ A suite YAML (``avbench/configs/suites/*.yaml``)::
     select: {monitor: val/loss, mode: min}           # checkpoint selection on VAL
     models:
       - {name: ezvsl, config: avbench/configs/model/ezvsl_cpu.yaml,
-         trainer_overrides: {max_epochs: 6}}           # ...or for one model's jobs
+         trainer_overrides: {max_epochs: 6},           # ...or for one model's jobs
+         datasets: [vggsound]}                         # its training datasets (default: all)
     datasets:                                        # training datasets
       - name: vggsound
         config: avbench/configs/data/vggsound_synthetic.yaml
@@ -74,6 +75,11 @@ class ModelEntry(ComponentSpec):
         default_factory=dict,
         description="merged over the suite's trainer config for this model's jobs "
         "(e.g. its own max_epochs)",
+    )
+    datasets: list[str] | None = Field(
+        None, min_length=1,
+        description="the suite's training datasets this model trains on (default: all), "
+        "e.g. a feature-based model on the feature files only",
     )
 
 
@@ -157,6 +163,14 @@ class Suite(_Strict):
         if unknown:
             raise ValueError(f"unknown benchmarks {sorted(unknown)}; known: {sorted(BENCHMARKS)}")
         ds_names = {d.name for d in self.datasets}
+        for m in self.models:
+            chosen = m.datasets or []
+            unknown_ds = [d for d in chosen if d not in ds_names]
+            if unknown_ds:
+                raise ValueError(f"model {m.name}: datasets {unknown_ds} are not suite datasets; "
+                                 f"known: {sorted(ds_names)}")
+            if len(set(chosen)) != len(chosen):
+                raise ValueError(f"model {m.name}: duplicate datasets {chosen}")
         for b, ev in self.benchmarks.items():
             if ev.dataset is not None and ev.dataset not in ds_names:
                 raise ValueError(f"benchmark {b}: dataset {ev.dataset!r} is not a suite dataset")
@@ -175,6 +189,12 @@ class Suite(_Strict):
 
     def benchmarks_for(self, dataset: DatasetEntry) -> list[str]:
         return list(dataset.benchmarks) if dataset.benchmarks is not None else list(self.benchmarks)
+
+    def datasets_for(self, model: ModelEntry) -> list[DatasetEntry]:
+        """The training datasets of ``model``'s jobs, in suite order (its ``datasets``, default all)."""
+        if model.datasets is None:
+            return list(self.datasets)
+        return [d for d in self.datasets if d.name in set(model.datasets)]
 
 
 class Job(BaseModel):
@@ -214,11 +234,15 @@ def job_id(model: str, dataset: str | None, seed: int | None) -> str:
 
 
 def expand(suite: Suite) -> list[Job]:
-    """models x training datasets x seeds, in that nesting order (applicability comes later)."""
+    """models x THEIR training datasets x seeds, in that nesting order.
+
+    A model's datasets are its entry's ``datasets`` (default: every suite dataset),
+    in the suite's dataset order. Applicability to benchmarks comes later.
+    """
     return [
         Job(model=m, dataset=d, seed=s, benchmarks=tuple(suite.benchmarks_for(d)))
         for m in suite.models
-        for d in suite.datasets
+        for d in suite.datasets_for(m)
         for s in suite.seeds
     ]
 

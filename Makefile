@@ -11,7 +11,7 @@ SUITE  ?= avbench/configs/suites/synthetic.yaml
 RESULTS ?= results
 STANDINS ?= standins
 # the pretrained stand-ins the default suite and the feature-file writers need (docs/pretrained.md)
-STANDIN_NAMES := image-resnet18 audio-resnet18
+STANDIN_NAMES := image-resnet18 audio-resnet18 text-encoder
 DATASETS := vggsound flickr avsbench ave vegas ego4d epic_sounds
 
 .PHONY: install test test-slow lint leaderboard synth standins bench clean

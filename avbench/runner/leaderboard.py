@@ -251,7 +251,9 @@ def benchmark_table(records: Sequence[ResultRecord] | pd.DataFrame) -> Benchmark
 
     per_model = rows["seeds_ok"] + rows["failed"] + rows["not_scorable"]
     model_rows = per_model[rows.index.get_level_values("kind") == "model"]
+    # a loader-free task (graph recovery) evaluates no samples: unknown, not "few"
     counts = runs.loc[runs["status"] != "error", "n_samples"].dropna()
+    counts = counts[counts > 0]
     from avbench.benchmarks import BENCHMARKS
 
     registered = BENCHMARKS.get(df["benchmark"].iat[0])

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from avbench.benchmarks import (
     CenterPriorBaseline,
@@ -23,17 +23,6 @@ from avbench.benchmarks.baselines import center_gaussian
 from avbench.data.sample import collate
 
 S = 32  # image side
-
-
-class ListDataset(Dataset):
-    def __init__(self, items: list[dict[str, Any]]) -> None:
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.items[i]
 
 
 class FakeDM:
@@ -52,7 +41,7 @@ class FakeDM:
 
     def _loader(self, split: str) -> DataLoader:
         return DataLoader(
-            ListDataset(self.splits[split]), batch_size=self.batch_size, collate_fn=collate
+            self.splits[split], batch_size=self.batch_size, collate_fn=collate
         )
 
     def test_dataloader(self) -> DataLoader:

@@ -22,17 +22,6 @@ from avbench.data.sample import collate
 from avbench.data.synthetic import generate
 
 
-class ListDataset(Dataset):
-    def __init__(self, items: list[dict[str, Any]]) -> None:
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.items[i]
-
-
 class FakeDM:
     """The datamodule surface the evaluator and the probe use: setup, <split>_dataloader,
     dataset(split), batch_size, num_workers. Records which splits were read."""
@@ -47,15 +36,15 @@ class FakeDM:
 
     def dataset(self, split: str) -> Dataset:
         self.read.append(split)
-        return ListDataset(self.splits[split])
+        return self.splits[split]
 
     def val_dataloader(self) -> DataLoader:
         self.read.append("val")
-        return DataLoader(ListDataset(self.splits["val"]), batch_size=self.batch_size,
+        return DataLoader(self.splits["val"], batch_size=self.batch_size,
                           collate_fn=collate)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(ListDataset(self.splits["train"]), batch_size=self.batch_size,
+        return DataLoader(self.splits["train"], batch_size=self.batch_size,
                           collate_fn=collate)
 
 

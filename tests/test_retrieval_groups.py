@@ -8,24 +8,13 @@ from typing import Any
 
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from avbench.benchmarks import evaluate
 from avbench.benchmarks.meta import BenchmarkMeta
 from avbench.benchmarks.registry import get_benchmark
 from avbench.benchmarks.tasks.retrieval import RetrievalTask, action_groups, narration_noun
 from avbench.data.sample import collate
-
-
-class ListDataset(Dataset):
-    def __init__(self, items: list[dict[str, Any]]) -> None:
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.items[i]
 
 
 class FakeDM:
@@ -38,7 +27,7 @@ class FakeDM:
         pass
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(ListDataset(self.items), batch_size=self.batch_size, collate_fn=collate)
+        return DataLoader(self.items, batch_size=self.batch_size, collate_fn=collate)
 
 
 def embed_model(modalities: tuple[str, ...] = ("audio", "visual", "text")) -> Any:

@@ -18,6 +18,13 @@ REFERENCE A1):
   depend on batch size, order or DDP rank. Retrieval then scores chance level
   and discovery (cosine of a clip's own audio and visual embeddings) an
   ROC-AUC of about 0.5.
+* :class:`AudioEnergyBaseline` (``sounding_score``): the RMS of the clip's
+  waveform ``batch["audio"]``, "the louder clip makes sound". Only
+  sounding-action discovery (``ego4d-discovery``) asks for ``sounding_score``,
+  so that is the one benchmark it is applicable to. On synthetic Ego4D
+  (default world) every sounding clip is louder than every silent one, so it
+  scores ROC-AUC 1.0: discovery there is solved by loudness alone
+  (``docs/models.md``, "Ego4D discovery and retrieval").
 
 They have no parameters and need no training; ``eval()``/``to()`` are
 accepted for uniformity with LightningModules.
@@ -166,6 +173,38 @@ class RandomEmbeddingBaseline(_Baseline):
         if "text" in batch:
             out["text"] = self._draw(ids, "text")
         return out
+
+
+def audio_rms(audio: Tensor) -> Tensor:
+    """RMS of each clip's waveform: ``audio`` [B, L] or [B, C, L] -> float64 [B].
+
+    The mean square runs over every channel and sample of the clip (full scale = 1).
+
+    Raises:
+        ValueError: ``audio`` is not [B, L] / [B, C, L] or has no samples.
+    """
+    if audio.ndim not in (2, 3) or audio.shape[-1] == 0:
+        raise ValueError(f"audio must be a [B, L] or [B, C, L] waveform, got {tuple(audio.shape)}")
+    x = audio.detach().double().flatten(1)
+    return x.square().mean(dim=1).sqrt()
+
+
+class AudioEnergyBaseline(_Baseline):
+    """Sounding score = the clip's audio RMS (:func:`audio_rms` of ``batch["audio"]``)."""
+
+    def __init__(self) -> None:
+        self.meta = BaselineMeta("audio-energy", frozenset({"sounding_score"}))
+
+    def sounding_score(self, batch: dict[str, Any]) -> Tensor:
+        """RMS of ``batch["audio"]`` [B, 1, L] per clip: float64 [B] (higher = more sound).
+
+        Raises:
+            KeyError: the batch has no ``audio`` waveform.
+        """
+        audio = batch.get("audio")
+        if not isinstance(audio, Tensor):
+            raise KeyError("audio-energy baseline needs batch['audio'] (a waveform)")
+        return audio_rms(audio)
 
 
 class CCABaseline(_Baseline):
@@ -324,6 +363,7 @@ BASELINES = {
     "full-image": FullImageBaseline,
     "center-prior": CenterPriorBaseline,
     "random-embedding": RandomEmbeddingBaseline,
+    "audio-energy": AudioEnergyBaseline,
 }
 
 #: name -> factory of baselines that are fitted (``requires_fit``) on the training split
@@ -331,12 +371,14 @@ FITTED_BASELINES = {"cca": CCABaseline}
 
 __all__ = [
     "BASELINES",
+    "AudioEnergyBaseline",
     "BaselineMeta",
     "CCABaseline",
     "CenterPriorBaseline",
     "FITTED_BASELINES",
     "FullImageBaseline",
     "RandomEmbeddingBaseline",
+    "audio_rms",
     "center_gaussian",
     "trivial_baselines",
 ]

@@ -35,7 +35,8 @@ Item ids: ``<video_uid>_<narration_source>_<narration_ind>`` (the reference
 Audio and frames are placed on the clip file's container clock (:mod:`avbench.data.io`).
 
 ``id`` (the clip id above), ``frames`` [T,3,H,W] (``fps`` frames per second over the
-centre ``clip_seconds`` of the clip file, or ``num_frames`` evenly spaced there),
+centre ``clip_seconds`` of the clip file, or ``num_frames`` at the centres of equal
+segments of it, so ``num_frames=1`` is the window centre: :meth:`Ego4DClips.frame_times`),
 ``image`` (the middle frame of ``frames``), ``audio`` [1,L] (the clip's audio at
 ``sample_rate``, centre ``clip_seconds``, tiled when short), ``text`` (the narration;
 with ``strip_prefix=True`` the ``#C C`` camera-wearer tag is removed -
@@ -164,8 +165,8 @@ class Ego4DClips(AVDataset):
             papers; tiled when the clip is shorter).
         image_size: frames are resized to ``image_size`` x ``image_size``.
         fps: frames per second sampled from the window (``T = ceil(fps * clip_seconds)``).
-        num_frames: if given, exactly this many frames evenly spaced over the window
-            (Action2Sound uses 16); overrides ``fps``.
+        num_frames: if given, exactly this many frames at the centres of equal segments
+            of the window (1: the centre; Action2Sound uses 16); overrides ``fps``.
         strip_prefix: remove the ``#C C`` tag from ``text`` (see :func:`clean_narration`).
         val_fraction: share of training videos held out as ``val``.
         with_cond_audio: add ``cond_audio``/``cond_id`` (same-video ambient condition).
@@ -308,6 +309,25 @@ class Ego4DClips(AVDataset):
         start = max(wave.shape[-1] - n, 0) // 2 / self.sample_rate
         return io.fit_length(wave, n, "center"), start
 
+    def frame_times(self, start: float) -> tuple[float, float, int]:
+        """Where the frames of a window starting at ``start`` (s) are sampled.
+
+        Returns ``(first, fps, n)``: frame ``k`` is the one displayed at
+        ``first + k / fps``. With ``fps``: ``first = start``, ``n = ceil(fps *
+        clip_seconds)``, so the middle frame ``n // 2`` is the window centre for even
+        ``n``. With ``num_frames``: the centres of ``n`` equal segments of the window,
+        ``start + (k + 0.5) * clip_seconds / n``; one frame is the window centre (the
+        narration time), the action's moment. (Before, ``num_frames`` started at
+        ``start``: ``num_frames: 1`` gave the window's FIRST frame, 1.5 s before the
+        narration, when the synthetic hand is still at rest - every clip of a video
+        then had the same image; see ``docs/models.md``, Ego4D discovery and retrieval.)
+        """
+        if self.num_frames is not None:
+            n = int(self.num_frames)
+            fps = n / self.clip_seconds
+            return start + 0.5 / fps, fps, n
+        return start, self.fps, max(1, math.ceil(self.fps * self.clip_seconds - 1e-6))
+
     def label_of(self, record: ClipRow) -> tuple[int, str]:
         verb = narration_verb(record.clip_text)
         return self._class_index.get(verb, -1), verb
@@ -315,11 +335,8 @@ class Ego4DClips(AVDataset):
     def load(self, record: ClipRow) -> dict[str, Any]:
         path = self.clip_path(record)
         audio, start = self._audio_window(path)
-        if self.num_frames is not None:
-            fps, n = self.num_frames / self.clip_seconds, self.num_frames
-        else:
-            fps, n = self.fps, max(1, math.ceil(self.fps * self.clip_seconds - 1e-6))
-        frames = io.read_video_frames(path, fps, start=start, num_frames=n, size=self.image_size,
+        first, fps, n = self.frame_times(start)
+        frames = io.read_video_frames(path, fps, start=first, num_frames=n, size=self.image_size,
                                       interpolation=self.frame_interpolation)
         label, verb = self.label_of(record)
         sample: dict[str, Any] = {

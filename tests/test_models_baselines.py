@@ -489,3 +489,26 @@ def test_lr_scales_split_the_optimiser_into_groups():
     assert len(plain.param_groups) == 1
     with pytest.raises(ValueError, match="lr_scales"):
         tiny("ezvsl", lr_scales={"audio_encoder": 0.0})
+
+
+@pytest.mark.parametrize("name", ["ezvsl", "fnac", "slavc"])
+def test_checkpoint_records_and_restores_the_audio_stride(name):
+    """A checkpoint records the audio ResNet's stride; a model built at 32 that loads a
+    checkpoint trained at 16 runs its audio layer4 at stride 1 (both towers for SLAVC)."""
+    spec = torch.zeros(1, 1, 128, 96)
+    trained16 = tiny(name, out_stride=16, audio_out_stride=16)
+    saved: dict = {}
+    trained16.on_save_checkpoint(saved)
+    assert saved["audio_out_stride"] == 16
+    model = tiny(name, out_stride=16)
+    assert model.audio_encoder(spec).shape[-2:] == (4, 3)  # built at 32
+    model.on_load_checkpoint(saved)
+    assert model.audio_out_stride == 16
+    for m in model.modules():  # SLAVC's momentum audio tower too
+        if type(m).__name__ == "AudioEncoder":
+            assert m(spec).shape[-2:] == (8, 6)
+    unrecorded = tiny(name, out_stride=16)  # ambiguous (before the record existed): as built
+    unrecorded.on_load_checkpoint({"hyper_parameters": {"out_stride": 16}})
+    assert unrecorded.audio_encoder(spec).shape[-2:] == (4, 3)
+    with pytest.raises(ValueError, match="audio_out_stride=32"):
+        tiny(name, out_stride=16, audio_out_stride=16).on_load_checkpoint({"audio_out_stride": 32})

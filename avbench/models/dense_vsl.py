@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from avbench.models.base import AVModel
-from avbench.nn.encoders import AudioEncoder, ImageEncoder
+from avbench.nn.encoders import AudioEncoder, ImageEncoder, _layer4_stride_one
 from avbench.nn.frontends import LogSpectrogram
 from avbench.nn.similarity import object_saliency, ogl_combine
 
@@ -112,6 +112,7 @@ class DenseVSLModel(AVModel):
         if bad:
             raise ValueError(f"lr_scales must be > 0, got {bad}")
         self._lr_scales = dict(lr_scales or {})
+        self.audio_out_stride = audio_out_stride
         self.ogl_alpha = ogl_alpha
         self.global_batch_size = global_batch_size
         self.object_encoder: ImageEncoder | None = None
@@ -123,6 +124,35 @@ class DenseVSLModel(AVModel):
     def lr_scales(self) -> Mapping[str, float]:
         """The ``lr_scales`` argument (empty by default)."""
         return self._lr_scales
+
+    # --- checkpoints --------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Record the audio ResNet's stride (checkpoints before it existed ran it at ``out_stride``)."""
+        checkpoint["audio_out_stride"] = self.audio_out_stride
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Build the audio ResNet at the stride the checkpoint was trained with.
+
+        A checkpoint that records ``audio_out_stride`` 16 while this model was built at 32
+        gets ``layer4`` at stride 1 (same weights, the trained network). Checkpoints without
+        the record are ambiguous: before session 6 (commit 032a0a7) the EZ-VSL line ran the
+        audio ResNet at the image ``out_stride``; from then on at 32. They load as built
+        (32); pass ``audio_out_stride=16`` to load an older ``out_stride`` 16 checkpoint as
+        it was trained.
+
+        Raises:
+            ValueError: the checkpoint's stride is 32 and the model was built at 16.
+        """
+        saved = checkpoint.get("audio_out_stride")
+        if saved is None or saved == self.audio_out_stride:
+            return
+        if saved != 16:
+            raise ValueError(f"checkpoint audio_out_stride {saved} but the model was built at "
+                             f"{self.audio_out_stride}: build it with audio_out_stride={saved}")
+        for m in self.modules():
+            if isinstance(m, AudioEncoder):
+                _layer4_stride_one(m.backbone)
+        self.audio_out_stride = 16
 
     # --- features -------------------------------------------------------
     def audio_backbone(self, audio: torch.Tensor) -> torch.Tensor:

@@ -12,24 +12,13 @@ from typing import Any
 
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from avbench.benchmarks import applicability, evaluate, list_benchmarks
 from avbench.benchmarks.baselines import BASELINES, AudioEnergyBaseline, audio_rms
 from avbench.data.sample import collate
 
 SR = 1600  # 1 s clips at a small rate: the score does not depend on the rate
-
-
-class _Items(Dataset):
-    def __init__(self, items: list[dict[str, Any]]) -> None:
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.items[i]
 
 
 class _DM:
@@ -42,7 +31,7 @@ class _DM:
         pass
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(_Items(self.items), batch_size=self.batch_size, collate_fn=collate)
+        return DataLoader(self.items, batch_size=self.batch_size, collate_fn=collate)
 
 
 def _sine(amplitude: float, hz: float = 100.0) -> torch.Tensor:

@@ -4,7 +4,6 @@ numbers, with the DistributedSampler's padded duplicate not counted."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -57,17 +56,6 @@ def _run_metrics(batches: list[list[int]]) -> dict[str, float]:
     return out
 
 
-class _ListDataset(torch.utils.data.Dataset):
-    def __init__(self, items: list[dict[str, Any]]) -> None:
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.items[i]
-
-
 class _FakeVGGSS:
     """A LightningDataModule-like object with a test loader of VGG-SS-style samples."""
 
@@ -84,7 +72,7 @@ class _FakeVGGSS:
             }
             for i in range(N)
         ]
-        self.loader = DataLoader(_ListDataset(items), batch_size=batch_size, collate_fn=collate)
+        self.loader = DataLoader(items, batch_size=batch_size, collate_fn=collate)
 
     def setup(self, stage: str | None = None) -> None:
         pass
@@ -150,9 +138,9 @@ class _DupIdVGGSS(_FakeVGGSS):
 
     def __init__(self) -> None:
         super().__init__()
-        items = list(self.loader.dataset.items)
+        items = list(self.loader.dataset)
         items[6] = dict(items[6], id=items[5]["id"])
-        self.loader = DataLoader(_ListDataset(items), batch_size=3,
+        self.loader = DataLoader(items, batch_size=3,
                                  collate_fn=self.loader.collate_fn)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from avbench.capabilities import Capability
 
@@ -83,6 +83,18 @@ class TaskSpec(BaseModel):
 
     #: the metrics of this task where lower is better (the one source of metric direction)
     lower_is_better: ClassVar[frozenset[str]] = frozenset()
+    #: options added after benchmarks were published: left out of the dump while at their
+    #: default, so existing protocols (hashed into every result's fingerprint) stay
+    #: byte-identical
+    omit_at_default: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out = handler(self)
+        for name in self.omit_at_default:
+            if getattr(self, name) == type(self).model_fields[name].default:
+                out.pop(name, None)
+        return out
 
     def metric_names(self) -> list[str]:
         """The metric names this task produces, in display order."""

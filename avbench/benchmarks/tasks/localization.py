@@ -17,9 +17,9 @@ Audio-Visual Source Localization", NeurIPS 2022, SLAVC).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
+from pydantic import Field, model_validator
 from torch import Tensor
 
 from avbench.benchmarks.tasks.base import PlotRow, TaskRunner, TaskSpec, register_task
@@ -54,21 +54,13 @@ class LocalizationTask(TaskSpec):
     audio: Literal["own", "mismatched"] = Field(
         "own", description="mismatched: also score maps made with another clip's audio "
         "(gt_map only); metrics ap50_drop = ap50_own - ap50_mismatched, ...")
+    omit_at_default: ClassVar[tuple[str, ...]] = ("audio",)
 
     @model_validator(mode="after")
     def _mismatched_needs_gt_map(self) -> LocalizationTask:
         if self.audio == "mismatched" and self.gt_key != "gt_map":
             raise ValueError("audio='mismatched' is implemented for gt_key='gt_map' only")
         return self
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict:
-        # the default "own" stays out of the dump: protocols (and so the fingerprints of
-        # every localization result) are byte-identical to those before the option existed
-        data = handler(self)
-        if self.audio == "own":
-            data.pop("audio", None)
-        return data
 
     def metric_names(self) -> list[str]:
         if self.audio == "mismatched":

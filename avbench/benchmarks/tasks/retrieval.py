@@ -31,10 +31,10 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
-from pydantic import SerializerFunctionWrapHandler, model_serializer, model_validator
+from pydantic import model_validator
 from torch import Tensor
 
 from avbench.benchmarks.tasks.base import TaskRunner, TaskSpec, register_task
@@ -128,6 +128,7 @@ class RetrievalTask(TaskSpec):
     label_key: Literal["label", "labels"] = "label"
     modalities: tuple[str, ...] | None = None
     missing_modality: Literal["error", "skip"] = "error"
+    omit_at_default: ClassVar[tuple[str, ...]] = ("modalities", "missing_modality")
 
     @model_validator(mode="after")
     def _check_modalities(self) -> RetrievalTask:
@@ -141,14 +142,6 @@ class RetrievalTask(TaskSpec):
                 raise ValueError(f"modalities {list(self.modalities)} share a first letter "
                                  "(metric names use it: a2v, t2a, ...)")
         return self
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        out = handler(self)
-        for name in ("modalities", "missing_modality"):
-            if getattr(self, name) == type(self).model_fields[name].default:
-                out.pop(name, None)
-        return out
 
     def modality_pairs(self) -> tuple[tuple[str, str], ...]:
         """The scored pairs: every pair of ``modalities`` in list order, else ``pairs``."""

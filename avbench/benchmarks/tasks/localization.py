@@ -90,17 +90,15 @@ class LocalizationRunner(TaskRunner):
 
     def __init__(self, spec: LocalizationTask, capability: str) -> None:
         super().__init__(spec, capability)
-        self.metric = LocalizationMetric(
-            threshold_rule=spec.threshold_rule,
-            threshold=spec.threshold,
-            align_corners=spec.align_corners,
-            empty_gt=spec.empty_gt,
-            success_curve=True,
-        )
-        self.mismatched = (LocalizationMetric(
-            threshold_rule=spec.threshold_rule, threshold=spec.threshold,
-            align_corners=spec.align_corners, empty_gt=spec.empty_gt, success_curve=True,
-        ) if spec.audio == "mismatched" else None)
+        def metric() -> LocalizationMetric:
+            return LocalizationMetric(
+                threshold_rule=spec.threshold_rule, threshold=spec.threshold,
+                align_corners=spec.align_corners, empty_gt=spec.empty_gt, success_curve=True,
+            )
+
+        self.metric = metric()
+        # audio="mismatched": the same clips scored with another clip's audio
+        self.mismatched = metric() if spec.audio == "mismatched" else None
         self.n_unpaired = 0  # clips in one-clip batches: no other audio, left out
 
     def update(self, out: BatchOutputs) -> None:

@@ -39,6 +39,15 @@ def test_synth_rejects_unknown_dataset(tmp_path):
         main(["synth", "imagenet", "--root", str(tmp_path)])
 
 
+def test_synth_negative_seed_is_a_usage_error_writing_nothing(tmp_path, capsys):
+    root = tmp_path / "vgg"
+    with pytest.raises(SystemExit) as exc:
+        main(["synth", "vggsound", "--root", str(root), "--preset", "tiny", "--seed", "-1"])
+    assert exc.value.code == 2 and not root.exists()
+    err = capsys.readouterr().err
+    assert "argument --seed: must be >= 0" in err and "Traceback" not in err
+
+
 def _fit_args(model: str, root: Path) -> list[str]:
     return [
         "--config", str(CONFIGS / "model" / f"{model}_cpu.yaml"),

@@ -19,6 +19,8 @@ _EXPORTS: dict[str, str] = {
     "VEGAS": "avbench.data.datasets.vegas",
     "Ego4DClips": "avbench.data.datasets.ego4d",
     "EPICSounds": "avbench.data.datasets.epic_sounds",
+    "SpokenCaptions": "avbench.data.datasets.spoken_captions",
+    "ADE20KPrompted": "avbench.data.datasets.ade20k_prompted",
     # datamodules
     "AVDataModule": "avbench.data.datamodules.base",
     "VGGSoundDataModule": "avbench.data.datamodules.vggsound",
@@ -28,6 +30,9 @@ _EXPORTS: dict[str, str] = {
     "VEGASDataModule": "avbench.data.datamodules.vegas",
     "Ego4DClipsDataModule": "avbench.data.datamodules.ego4d",
     "EPICSoundsDataModule": "avbench.data.datamodules.epic_sounds",
+    "SpokenCaptionsDataModule": "avbench.data.datamodules.spoken_captions",
+    "ADE20KPromptedDataModule": "avbench.data.datamodules.ade20k_prompted",
+    "MixedSpeechSoundDataModule": "avbench.data.datamodules.mixed_speech_sound",
     # contract
     "collate": "avbench.data.sample",
 }

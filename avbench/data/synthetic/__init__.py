@@ -25,6 +25,8 @@ WRITERS: dict[str, str] = {
     "vegas": "avbench.data.synthetic.writers.vegas",
     "ego4d": "avbench.data.synthetic.writers.ego4d",
     "epic_sounds": "avbench.data.synthetic.writers.epic_sounds",
+    "spoken_captions": "avbench.data.synthetic.writers.spoken_captions",
+    "ade20k_prompted": "avbench.data.synthetic.writers.ade20k_prompted",
 }
 
 DATASETS = tuple(WRITERS)

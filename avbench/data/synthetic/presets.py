@@ -43,6 +43,8 @@ PRESETS: dict[str, Preset] = {
             "vegas": {"train": 20, "test": 10},
             "ego4d": {"videos": 4, "clips_per_video": 4},
             "epic_sounds": {"train": 3, "val": 2, "test": 2, "seconds": 20, "events_per_video": 8},
+            "spoken_captions": {"train": 24, "val": 8},
+            "ade20k_prompted": {"images": 8},
         },
     ),
     "small": Preset(
@@ -56,6 +58,8 @@ PRESETS: dict[str, Preset] = {
             "vegas": {"train": 200, "test": 60},
             "ego4d": {"videos": 12, "clips_per_video": 10},
             "epic_sounds": {"train": 8, "val": 3, "test": 3, "seconds": 40, "events_per_video": 20},
+            "spoken_captions": {"train": 200, "val": 50},
+            "ade20k_prompted": {"images": 40},
         },
     ),
     "default": Preset(
@@ -71,6 +75,9 @@ PRESETS: dict[str, Preset] = {
             # videos per split, seconds per recording, events per recording
             "epic_sounds": {"train": 16, "val": 4, "test": 4, "seconds": 40,
                             "events_per_video": 20},
+            # spoken captions: images per metadata file; ADE20K prompted: images (2-3 rows each)
+            "spoken_captions": {"train": 400, "val": 100},
+            "ade20k_prompted": {"images": 100},
         },
     ),
 }

@@ -188,3 +188,59 @@ def render_speech(speech: SpeechIdentity, seed: int, sample_rate: int) -> np.nda
         y[i:j] += g * 0.3 * burst * w
     peak = float(np.abs(y).max())
     return (0.5 * y / max(peak, 1e-9)).astype(np.float32)
+
+
+def word_extent(word: np.ndarray, sample_rate: int, threshold: float = 0.02) -> tuple[float, float]:
+    """``(start, end)`` in seconds of the audible part of a rendered word: the first and
+    one-past-the-last sample whose magnitude exceeds ``threshold`` times the peak.
+
+    Raises:
+        ValueError: ``word`` is empty or silent.
+    """
+    mag = np.abs(np.asarray(word, dtype=np.float32))
+    if mag.size == 0 or float(mag.max()) <= 0.0:
+        raise ValueError("word_extent() got an empty or silent word")
+    loud = np.flatnonzero(mag > threshold * float(mag.max()))
+    return float(loud[0]) / sample_rate, float(loud[-1] + 1) / sample_rate
+
+
+def concatenate_words(
+    words: list[np.ndarray],
+    sample_rate: int,
+    rng: np.random.Generator,
+    *,
+    lead_s: tuple[float, float] = (0.1, 0.4),
+    gap_s: tuple[float, float] = (0.08, 0.3),
+    tail_s: tuple[float, float] = (0.1, 0.3),
+    noise_rms: float = 0.002,
+) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """A spoken utterance: ``words`` (each float32 [L_i] from :func:`render_speech`) one after
+    the other, with a silent lead, pauses between words and a tail drawn from ``rng`` (seconds),
+    over faint white noise of RMS ``noise_rms`` (a room; 0 = digital silence).
+
+    Returns ``(wave float32 [L], timings)``: ``timings[i] = (start, end)`` in seconds of word
+    ``i``'s audible part (:func:`word_extent`) in ``wave``.
+
+    Raises:
+        ValueError: no words.
+    """
+    if not words:
+        raise ValueError("concatenate_words() needs at least one word")
+    pieces: list[np.ndarray] = []
+    timings: list[tuple[float, float]] = []
+    pos = int(round(rng.uniform(*lead_s) * sample_rate))
+    pieces.append(np.zeros(pos, np.float32))
+    for k, word in enumerate(words):
+        if k:
+            gap = int(round(rng.uniform(*gap_s) * sample_rate))
+            pieces.append(np.zeros(gap, np.float32))
+            pos += gap
+        a, b = word_extent(word, sample_rate)
+        timings.append((pos / sample_rate + a, pos / sample_rate + b))
+        pieces.append(np.asarray(word, np.float32))
+        pos += len(word)
+    pieces.append(np.zeros(int(round(rng.uniform(*tail_s) * sample_rate)), np.float32))
+    wave = np.concatenate(pieces)
+    if noise_rms > 0:
+        wave = wave + rng.normal(0.0, noise_rms, wave.shape).astype(np.float32)
+    return wave.astype(np.float32), timings

@@ -3,6 +3,7 @@
 Importing this package registers every method (``@register`` in each module).
 """
 
+from avbench.models.avldm import AVLDM as AVLDM
 from avbench.models.base import CAPABILITIES, REGISTRY, AVModel, ModelMeta, register
 from avbench.models.denseav import DenseAV as DenseAV
 from avbench.models.ezvsl import EZVSL

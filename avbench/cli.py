@@ -20,7 +20,9 @@ For every subcommand, before parsing:
 Errors of the command line (an unknown subcommand, with the closest one
 suggested; a missing ``--data``; an unknown ``--model``/``--data`` class, with
 the registered ones listed; an unknown option; a config file that is nowhere)
-end in a message and exit code 2. A weights file that is missing, truncated or
+an out-of-range ``--seed_everything`` and ``--ckpt_path`` with a multi-stage fit end in a message and exit code 2. A
+``--ckpt_path`` that is missing, truncated or for another model
+(:class:`~avbench.runner.checkpointing.CheckpointFileError`), a weights file that is missing, truncated or
 for another network (:class:`~avbench.nn.weights.WeightsError`), a fit that trained nothing and the data
 layer's errors (:class:`~avbench.data.errors.MediaError`: a missing dataset
 root or file, corrupt media, a bad annotation or id list) print one line
@@ -230,7 +232,9 @@ def _weights_error(err: BaseException) -> BaseException | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``avbench`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     from avbench.data.errors import MediaError
+    from avbench.runner.checkpointing import CheckpointFileError
     from avbench.runner.fit_checks import FitCheckError
+    from avbench.runner.lightning_cli import UsageError
 
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
@@ -258,7 +262,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"avbench {name}: error: {msg}\ntip: avbench {name} --help", file=sys.stderr)
         return 2
-    except (FitCheckError, MediaError) as err:
+    except UsageError as err:
+        print(f"avbench {name}: error: {err}", file=sys.stderr)
+        return 2
+    except (FitCheckError, MediaError, CheckpointFileError) as err:
         # MediaError: the data layer's errors (missing root or file, corrupt media, bad
         # annotations or id lists) name the file: one line, no traceback
         print(f"avbench {name}: error: {err}", file=sys.stderr)

@@ -69,9 +69,9 @@ def _model(name: str, ckpt: Path) -> AVModel:
     return model.eval()
 
 
-#: models that train on VGGSound clips (ILI trains on feature files, MC3 on narrated Ego4D
+#: models that train on VGGSound clips (ILI trains on feature files, MC3 and AV-LDM on narrated Ego4D
 #: clips); the others than EZ-VSL run with the slow tests (~20 s each)
-OTHER_DATA = {"ili", "mc3"}
+OTHER_DATA = {"avldm", "ili", "mc3"}
 MODELS = [pytest.param(n, marks=[] if n == "ezvsl" else [pytest.mark.slow])
           for n in sorted(set(REGISTRY) - OTHER_DATA)]
 
@@ -182,3 +182,55 @@ def test_test_with_a_missing_frame_is_a_failed_row_without_traceback(tiny_vggsou
     assert " failed " in row and "MissingFileError" in row and str(gone) in row
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert errors and all("Traceback" not in m and str(gone) in m for m in errors)
+
+
+def _ezvsl_checkpoint(fitted) -> Path:
+    name, ckpt, _ = fitted
+    if name != "ezvsl":
+        pytest.skip("the bad-checkpoint cases need one model only")
+    return ckpt
+
+
+@pytest.mark.parametrize("command", ["test", "fit"])
+def test_a_truncated_checkpoint_is_one_line_naming_the_file(command, fitted, tiny_vggsound,
+                                                            tmp_path, capsys):
+    ckpt = _ezvsl_checkpoint(fitted)
+    bad = tmp_path / "truncated.ckpt"
+    bad.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    extra = ["--trainer.max_epochs", "1"] if command == "fit" else []
+    code = main([command, *_args("ezvsl", tiny_vggsound, tmp_path / "w"), *extra,
+                 "--ckpt_path", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert str(bad) in err and "not a complete torch.save file" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["test", "fit"])
+def test_a_missing_checkpoint_is_one_line(command, fitted, tiny_vggsound, tmp_path, capsys):
+    _ezvsl_checkpoint(fitted)
+    gone = tmp_path / "nowhere.ckpt"
+    code = main([command, *_args("ezvsl", tiny_vggsound, tmp_path / "w"), "--ckpt_path", str(gone)])
+    err = capsys.readouterr().err
+    assert code == 1 and f"checkpoint {str(gone)!r} does not exist" in err
+    assert "Traceback" not in err
+
+
+def test_a_checkpoint_of_another_model_names_the_keys(fitted, tiny_vggsound, tmp_path, capsys):
+    ckpt = _ezvsl_checkpoint(fitted)
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    dropped = next(iter(state["state_dict"]))
+    del state["state_dict"][dropped]
+    other = tmp_path / "other.ckpt"
+    torch.save(state, other)
+    code = main(["test", *_args("ezvsl", tiny_vggsound, tmp_path / "w"), "--ckpt_path", str(other)])
+    err = capsys.readouterr().err
+    assert code == 1 and str(other) in err and dropped in err and "does not fit EZVSL" in err
+    assert "Traceback" not in err
+
+
+def test_an_out_of_range_seed_is_a_usage_error(tiny_vggsound, tmp_path, capsys):
+    code = main(["fit", *_args("ezvsl", tiny_vggsound, tmp_path / "w"), "--seed_everything", "-1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--seed_everything -1 is out of range" in err and "Traceback" not in err
+    assert not (tmp_path / "w").exists()  # nothing trained, nothing written

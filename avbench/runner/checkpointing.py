@@ -12,6 +12,7 @@ VAL only (DESIGN 1.2).
 from __future__ import annotations
 
 import math
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,38 @@ class AfterWarmupCheckpoint(ModelCheckpoint):
             super().on_validation_end(trainer, pl_module)
 
 
+class CheckpointFileError(ValueError):
+    """A ``--ckpt_path`` that is missing, not a checkpoint, truncated or for another model."""
+
+
+#: the names Lightning resolves itself inside a fit (``trainer.fit(ckpt_path="last")``)
+LIGHTNING_CKPT_NAMES = frozenset({"last", "best", "hpc", "registry"})
+
+
+def check_checkpoint_file(path: str | Path) -> Path:
+    """``path`` if it is a readable ``torch.save`` checkpoint, else a one-line error.
+
+    The check is cheap (no unpickling): the file exists and is a complete zip
+    archive, the format of ``torch.save`` since PyTorch 1.6; a truncated file
+    has lost its central directory and fails here instead of deep inside
+    ``torch.load``.
+
+    Raises:
+        CheckpointFileError: ``path`` does not exist, is a directory, or is not a
+            complete checkpoint (truncated, or another kind of file).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointFileError(f"checkpoint {str(p)!r} does not exist")
+    if not p.is_file():
+        raise CheckpointFileError(f"checkpoint {str(p)!r} is not a file")
+    if not zipfile.is_zipfile(p):
+        raise CheckpointFileError(
+            f"checkpoint {str(p)!r} ({p.stat().st_size} bytes) is not a complete torch.save "
+            "file: truncated (an interrupted copy or write?) or another kind of file")
+    return p
+
+
 def restore_weights(model: L.LightningModule, path: str | Path) -> dict[str, Any]:
     """Load the checkpoint at ``path`` into ``model`` as Lightning does when restoring a module.
 
@@ -79,12 +112,29 @@ def restore_weights(model: L.LightningModule, path: str | Path) -> dict[str, Any
         The loaded checkpoint dict (``epoch``, ``global_step``, ``callbacks``...).
 
     Raises:
-        OSError/RuntimeError: unreadable file or a state that does not fit the model.
+        CheckpointFileError: a missing, truncated or unreadable file, a file without a
+            ``state_dict``, or a state that does not fit the model (the message names
+            the file and the missing/unexpected keys or the mismatched shapes).
     """
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    p = check_checkpoint_file(path)
+    try:
+        checkpoint = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises RuntimeError/EOFError/UnpicklingError alike
+        raise CheckpointFileError(f"checkpoint {str(p)!r} cannot be read: "
+                                  f"{type(err).__name__}: {err}") from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointFileError(f"checkpoint {str(p)!r} has no 'state_dict': not a Lightning "
+                                  "checkpoint (a bare weights file belongs in the model's config)")
     model.on_load_checkpoint(checkpoint)
-    model.load_state_dict(checkpoint["state_dict"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())
+        raise CheckpointFileError(
+            f"checkpoint {str(p)!r} does not fit {type(model).__name__} (another model or "
+            f"other model arguments?): {detail[:600]}") from err
     return checkpoint
 
 
-__all__ = ["AfterWarmupCheckpoint", "declared_select_after", "restore_weights"]
+__all__ = ["LIGHTNING_CKPT_NAMES", "AfterWarmupCheckpoint", "CheckpointFileError", "check_checkpoint_file",
+           "declared_select_after", "restore_weights"]

@@ -60,6 +60,7 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 
 from avbench.models.base import AVModel, FitStage
+from avbench.runner.checkpointing import LIGHTNING_CKPT_NAMES, check_checkpoint_file
 from avbench.runner.fit_checks import FitCheckError, FitChecks, FitFinding
 from avbench.runner.fit_stages import FitStageProgress, fit_stages_of, run_fit_stages
 from avbench.runner.results import code_version, sha256_of
@@ -69,6 +70,12 @@ log = logging.getLogger(__name__)
 
 #: the VAL metric the fit checks watch (every AVModel logs it)
 VAL_MONITOR = "val/loss"
+#: the largest seed numpy (hence ``seed_everything``) accepts
+MAX_SEED = 2**32 - 1
+
+
+class UsageError(ValueError):
+    """A command-line value the command cannot use (``avbench`` prints it in one line, exit code 2)."""
 
 
 def _is_plain(stages: tuple[FitStage, ...]) -> bool:
@@ -112,6 +119,31 @@ class AVBenchCLI(LightningCLI):
     predictions: Any = None
     _csv_logger: CSVLogger | None = None  # one for every Trainer (each fit stage's) of a command
 
+    def _set_seed(self) -> None:
+        """LightningCLI's seeding, with an out-of-range ``--seed_everything`` as a usage error.
+
+        Raises:
+            UsageError: an integer seed outside numpy's ``[0, 2**32 - 1]``.
+        """
+        seed = self._get(self.config, "seed_everything")
+        if type(seed) is int and not 0 <= seed <= MAX_SEED:
+            raise UsageError(f"--seed_everything {seed} is out of range: give an integer in "
+                            f"[0, {MAX_SEED}] (or true for a random seed)")
+        super()._set_seed()
+
+    def _parse_ckpt_path(self) -> None:
+        """LightningCLI reads the hyperparameters of ``--ckpt_path``; check the file first.
+
+        Raises:
+            CheckpointFileError: the file is truncated or not a checkpoint (one line
+                naming it, instead of ``torch.load``'s traceback).
+        """
+        sub = self.config.get("subcommand")
+        ckpt_path = self.config[sub].get("ckpt_path") if sub else None
+        if ckpt_path and Path(ckpt_path).is_file():
+            check_checkpoint_file(ckpt_path)
+        super()._parse_ckpt_path()
+
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """LightningCLI's Trainer with the model's ``trainer_arguments`` over the config.
 
@@ -150,7 +182,9 @@ class AVBenchCLI(LightningCLI):
         """Fit the model's stages in order; see the module docstring.
 
         Raises:
-            ValueError: ``ckpt_path`` with a multi-stage fit; invalid stage declarations.
+            UsageError: ``ckpt_path`` with a multi-stage fit.
+            CheckpointFileError: ``ckpt_path`` is missing or truncated.
+            ValueError: invalid stage declarations.
             FitCheckError: a stage made no optimizer step (the message names the batch
                 size and the number of training clips).
         """
@@ -163,6 +197,8 @@ class AVBenchCLI(LightningCLI):
     def _fit(self, model: L.LightningModule, datamodule: L.LightningDataModule | None,
              ckpt_path: str | None, **kwargs: Any) -> None:
         if not isinstance(model, AVModel) or _is_plain(fit_stages_of(model)):
+            if ckpt_path is not None and str(ckpt_path) not in LIGHTNING_CKPT_NAMES:
+                check_checkpoint_file(ckpt_path)  # one line, not Lightning's traceback
             if isinstance(model, AVModel):
                 model.fit_stage = fit_stages_of(model)[0]
             try:
@@ -172,8 +208,9 @@ class AVBenchCLI(LightningCLI):
                     model.fit_stage = None
             return
         if ckpt_path is not None:
-            raise ValueError("--ckpt_path resumes a single Trainer; a multi-stage fit resumes "
-                             "by itself from <default_root_dir>/fit_stages")
+            raise UsageError(f"--ckpt_path resumes a single Trainer; {type(model).__name__} fits "
+                             f"in {len(fit_stages_of(model))} stages and resumes by itself from "
+                             "<default_root_dir>/fit_stages (rerun the same command)")
         config = self.config[self.subcommand] if self.subcommand else self.config
         key = sha256_of([config.clone().as_dict(), code_version()])
         progress = FitStageProgress(Path(self.trainer.default_root_dir) / "fit_stages", key)
@@ -202,8 +239,8 @@ class AVBenchCLI(LightningCLI):
         """Restore ``ckpt_path`` into ``model`` (as the runner does) and move it to the root device.
 
         Raises:
-            FileNotFoundError: ``ckpt_path`` is not a file (``best``/``last`` exist only
-                inside a fit).
+            CheckpointFileError: ``ckpt_path`` is missing, truncated or for another model
+                (``best``/``last`` exist only inside a fit).
         """
         from avbench.runner.checkpointing import restore_weights
 
@@ -211,8 +248,6 @@ class AVBenchCLI(LightningCLI):
             log.warning("avbench %s: no --ckpt_path; using the model as configured "
                         "(untrained unless its config loads weights)", command)
         else:
-            if not Path(ckpt_path).is_file():
-                raise FileNotFoundError(f"--ckpt_path {ckpt_path!r} is not a checkpoint file")
             restore_weights(model, ckpt_path)
         model.to(self.trainer.strategy.root_device)
 
@@ -269,4 +304,4 @@ class AVBenchCLI(LightningCLI):
             print(f"  not written: {cap}: {reason}")
 
 
-__all__ = ["VAL_MONITOR", "AVBenchCLI", "nothing_trained"]
+__all__ = ["MAX_SEED", "VAL_MONITOR", "AVBenchCLI", "UsageError", "nothing_trained"]

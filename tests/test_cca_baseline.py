@@ -111,3 +111,74 @@ def test_cca_embed_shapes_and_errors() -> None:
         CCABaseline().fit_arrays(bad, np.ones((5, DV)))
     with pytest.raises(ValueError, match="at least 3"):
         CCABaseline().fit_arrays(np.ones((2, DA)), np.ones((2, DV)))
+
+
+# --------------------------------------------------------------------------- runner row
+@pytest.mark.slow  # ~20 s: writes tiny synthetic VEGAS (raw clips + feature file)
+def test_runner_fits_cca_on_train_for_feature_benchmarks_only(tmp_path, monkeypatch) -> None:
+    """``run_baselines`` adds a "cca" row to the feature-file benchmark (fitted on its TRAIN
+    split, leak-checked, same score as evaluate() on a fresh fit) and none to the raw-clip
+    benchmark, whose trivial rows keep their config (and so their fingerprint)."""
+    from dataclasses import replace
+
+    from avbench.benchmarks import BENCHMARKS
+    from avbench.data import VEGASDataModule
+    from avbench.data.synthetic import generate
+    from avbench.data.synthetic.presets import get_preset
+    from avbench.runner.results import ResultStore, read_result
+    from avbench.runner.runner import Runner
+    from avbench.runner.suite import load_suite
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    before = dict(BENCHMARKS)
+    tiny = get_preset("tiny")
+    root = tmp_path / "vegas"
+    generate("vegas", root, replace(tiny, counts={**tiny.counts, "vegas": {"train": 40, "test": 20}}),
+             seed=0, progress=False)
+    try:
+        suite = load_suite("synthetic", {"seeds": [0], "baselines": ["random-embedding"]})
+        ili = next(m for m in suite.models if m.name == "ili")
+        feats = next(d for d in suite.datasets if d.name == "vegas_features")
+        feats.overrides.update(root=str(root))
+        raw = suite.benchmarks["vegas-retrieval"].model_copy(update={"overrides": {
+            "root": str(root), "num_workers": 0, "cache": False, "image_size": 64,
+            "clip_seconds": 2.0}})
+        suite = suite.model_copy(update={
+            "models": [ili], "datasets": [feats],
+            "benchmarks": {"vegas-features-retrieval": suite.benchmarks["vegas-features-retrieval"],
+                           "vegas-retrieval": raw}})
+        runner = Runner(suite, tmp_path / "results", progress=False)
+        runner.run_baselines()
+        store = ResultStore(tmp_path / "results")
+        rec = read_result(store.path("synthetic", "vegas-features-retrieval", "baseline.cca"))
+        assert rec.ok and rec.kind == "baseline" and rec.paper == "canonical correlation analysis"
+        assert rec.config["baseline"]["fit_split"] == "train"
+        dm = VEGASDataModule(root, source="features", batch_size=64, num_workers=0,
+                             val_fraction=feats_val_fraction())
+        n_train = len(dm.dataset("train"))
+        assert rec.leak["n_train"] == n_train and rec.leak["n_overlap"] == 0
+        assert rec.timings.train_samples == n_train and rec.timings.fit_seconds > 0
+        direct = evaluate(CCABaseline().fit(dm), "vegas-features-retrieval", dm, progress=False)
+        assert rec.metrics["map"] == pytest.approx(direct.metrics["map"], abs=1e-9)
+        # the raw-clip benchmark: no CCA row; the trivial row as before (no fit fields)
+        assert not store.path("synthetic", "vegas-retrieval", "baseline.cca").exists()
+        rnd = read_result(store.path("synthetic", "vegas-retrieval", "baseline.random-embedding"))
+        assert rnd.ok and "fit_split" not in rnd.config["baseline"]
+        assert rnd.timings.fit_seconds is None and rnd.paper == "trivial baseline"
+        # a rerun keeps both (stable fingerprints: nothing refitted)
+        rerun = Runner(suite, tmp_path / "results", progress=False)
+        rerun.run_baselines()
+        assert not rerun.summary.ok and not rerun.summary.failed
+    finally:
+        BENCHMARKS.clear()
+        BENCHMARKS.update(before)
+
+
+def feats_val_fraction() -> float:
+    """The shipped VEGAS features config's val hold-out fraction."""
+    import yaml
+
+    from avbench.configs import CONFIG_DIR
+
+    cfg = yaml.safe_load((CONFIG_DIR / "data" / "vegas_features_synthetic.yaml").read_text())
+    return float(cfg["data"]["init_args"]["val_fraction"])

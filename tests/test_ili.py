@@ -495,3 +495,53 @@ def test_graph_figure_per_model_row() -> None:
     assert np.allclose(img[0, 0], 1.0)  # nothing recovered: white
     assert img[1, 0].min() < 1.0 and img[1, 0].min() > img[0, 3].min()  # 1 of 2 seeds: lighter
     assert GraphRecoveryTask().leaderboard_figures("toy-graph", rows[1:]) == []
+
+
+# --------------------------------------------------------------------------- VEGAS val hold-out
+def test_vegas_feature_val_holdout_has_its_own_salt(vegas_root: Path) -> None:
+    """The feature file's train rows were chosen by the raw split's salted hash (units >= 0.2),
+    so the val hold-out uses a salt of its own: at the shipped config's fraction it holds out
+    about that share of the training rows (the old salt: a single row), disjoint from test."""
+    import yaml
+
+    from avbench.configs import CONFIG_DIR
+    from avbench.data.splits import FEATURES_VAL_SALT, HOLDOUT_SALT, holdout_mask
+
+    cfg = yaml.safe_load((CONFIG_DIR / "data" / "vegas_features_synthetic.yaml").read_text())
+    frac = cfg["data"]["init_args"]["val_fraction"]
+    assert 0.05 <= frac <= 0.15
+    dm = VEGASDataModule(vegas_root, source="features", val_fraction=frac, num_workers=0)
+    ids = {s: [r.id for r in dm.dataset(s).records] for s in ("train", "val", "test")}
+    stored = ids["train"] + ids["val"]
+    assert len(stored) >= 100 and not set(ids["val"]) & set(ids["train"])  # raw train + val clips
+    assert not set(ids["val"]) & set(ids["test"]) and not set(ids["train"]) & set(ids["test"])
+    assert 0.4 * frac * len(stored) <= len(ids["val"]) <= 2.0 * frac * len(stored), len(ids["val"])
+    assert sum(holdout_mask(stored, frac, salt=HOLDOUT_SALT)) == 1  # the old, shared salt
+    assert sorted(ids["val"]) == sorted(i for i, h in zip(stored, holdout_mask(
+        stored, frac, salt=FEATURES_VAL_SALT)) if h)
+
+
+def test_constant_soft_labels_give_an_empty_graph(tmp_path: Path) -> None:
+    """A teacher whose soft labels are constant (e.g. collapsed heads): every node is dropped as
+    constant before GRaSP, the graph is empty, and the documented fallback applies (warn and
+    train without LIR; ``empty_graph="error"`` raises) - never an exception inside causal-learn."""
+    dm = _feature_dm(tmp_path, np.arange(60) % 3, n_classes=3)
+    batch = {"audio_feat": torch.randn(4, 8), "visual_feat": torch.randn(4, 12),
+             "label": torch.tensor([0, 1, 2, 0])}
+    for mode in ("warn", "error"):
+        model = ILIEmbedding(num_classes=3, audio_dim=8, visual_dim=12, hidden_dim=8, embed_dim=4,
+                             empty_graph=mode)
+        with torch.no_grad():
+            for head in (model.teacher_audio[-1], model.teacher_visual[-1]):
+                head.weight.zero_()
+                head.bias.fill_(0.3)
+        if mode == "error":
+            with pytest.raises(ValueError, match="no edge.*constant"):
+                model.fit_graph(dm)
+            continue
+        with pytest.warns(UserWarning, match="no edge"):
+            model.fit_graph(dm)
+        assert set(model.graph_info["dropped"].values()) == {"constant"}
+        assert model.graph_info["empty"] and not model.graph.any()
+        losses = model.student_losses(batch)
+        assert float(losses["lir"]) == 0.0 and torch.isfinite(losses["total"])

@@ -30,7 +30,9 @@ They have no parameters and need no training; ``eval()``/``to()`` are
 accepted for uniformity with LightningModules.
 
 One *fitted* baseline (``requires_fit = True``; call ``fit(datamodule)`` before
-:func:`evaluate`):
+:func:`evaluate`; the runner, :meth:`avbench.runner.runner.Runner.run_baselines`, fits
+each on the TRAINING split of every suite benchmark whose data it accepts,
+``accepts_data(data_cfg)``, and scores it there like the trivial ones):
 
 * :class:`CCABaseline` (``embed``): canonical correlation analysis
   (scikit-learn ``CCA``) between the audio and visual feature vectors of the
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,6 +263,13 @@ class CCABaseline(_Baseline):
     @property
     def fitted(self) -> bool:
         return self._cca is not None
+
+    @staticmethod
+    def accepts_data(data_cfg: Mapping[str, Any]) -> bool:
+        """Whether a datamodule config serves the inputs CCA needs: a feature source
+        (``init_args.source == "features"``: the AVE/VEGAS feature files, batch keys
+        ``audio_feat``/``visual_feat``). The runner fits and scores CCA only there."""
+        return dict(data_cfg.get("init_args") or {}).get("source") == "features"
 
     def fit(self, datamodule: Any, batch_size: int = 512) -> CCABaseline:
         """Fit on ``datamodule.dataset("train")`` (never another split); returns ``self``.

@@ -13,11 +13,18 @@ layout                                      key hashed by :func:`stable_unit`
 ==========================================  =========================================
 VGGSound, Flickr-SoundNet (val of the       the clip id (no salt)
 training list, :func:`holdout_split`)
-feature files (AVE/VEGAS ``*_val``          ``HOLDOUT_SALT:<row id>``
-hold-out), raw VEGAS train/val/test
+raw VEGAS train/val/test                    ``HOLDOUT_SALT:<class>/<stem>``
+feature files without ``*_val`` (val        ``FEATURES_VAL_SALT:<row id>``
+hold-out of the training rows)
 Ego4D-Sounds val videos                     ``joined_key(EGO4D_VAL_KEY, video_uid)``
 Ego4D ambient-condition pick (not a split)  ``joined_key(EGO4D_COND_KEY, seed, clip_id)``
 ==========================================  =========================================
+
+The feature-file hold-out has its own salt: the synthetic VEGAS feature file's
+training rows are the raw clips with ``stable_unit(id, HOLDOUT_SALT) >= 0.2`` (its
+test rows the ones below), so under that salt a val fraction below 0.2 would
+select no row by hash (one row by the at-least-one rule). Under
+:data:`FEATURES_VAL_SALT` the units of those rows are again uniform on [0, 1).
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-#: salt of the AVE/VEGAS hold-outs (feature files, raw VEGAS split)
+#: salt of the raw VEGAS split (and, before session 7, of the feature-file val hold-out)
 HOLDOUT_SALT = "avbench-holdout"
+#: salt of the val hold-out of a feature file's training rows (feature files without ``*_val``)
+FEATURES_VAL_SALT = "avbench-features-val"
 #: first part of the Ego4D keys (validation videos; ambient-condition choice)
 EGO4D_VAL_KEY = "ego4d-val"
 EGO4D_COND_KEY = "ego4d-cond"
@@ -75,6 +84,7 @@ def holdout_split(
 __all__ = [
     "EGO4D_COND_KEY",
     "EGO4D_VAL_KEY",
+    "FEATURES_VAL_SALT",
     "HOLDOUT_SALT",
     "holdout_mask",
     "holdout_split",

@@ -95,8 +95,32 @@ Defaults and deviations, with reasons
     - The teacher has no BatchNorm/Dropout: its parameters are frozen in the
       student stage while modules stay in train mode, so its soft labels must not
       change there.
-    - Feature inputs only (AVE-15/VEGAS HDF5). Raw clips through the stand-in
-      encoders are not implemented yet.
+
+Raw clips (``inputs="clips"``)
+    The same three steps on the raw-clip batches of the AVE / VEGAS datamodules
+    (``source: video``; keys ``audio`` [B,1,L] waveform, ``image`` [B,3,H,W] in
+    [0,1], optional ``frames`` [B,T,3,H,W]). A front, :class:`ClipFeatureFront`,
+    turns each clip into the two feature vectors the heads above take: the
+    ``audio-resnet18`` stand-in's 128-d embedding layer (VGGish's role) on each
+    whole second of the waveform, mean-pooled, and the ``image-resnet18`` stand-in's
+    1024-d layer (Inception-v3 pool's role) of the frame (or of every frame of
+    ``frames``), mean-pooled: exactly the extractors and pooling that wrote the
+    feature files (:mod:`avbench.data.synthetic.writers.features`), read from the
+    stand-in directory ``standins`` (``standins/...`` resolves under
+    ``$AVBENCH_STANDINS``; weights checked against each stand-in's card).
+    Difference from the feature files: the data config's window (3 s of audio
+    around the event, one frame) instead of the whole video, and decoded (codec)
+    frames instead of the rendered ones.
+
+    Frozen by default (``finetune_encoders=False``): the papers' setting is
+    fixed pretrained features; the teacher's soft labels (and the graph inferred
+    from them) must not move while the student trains, which they would if the
+    teacher's inputs came from an encoder updated in the student stage; and a
+    frozen front costs no backward pass on 2 CPU cores. The frozen front stays in
+    eval mode (BatchNorm statistics fixed). ``finetune_encoders=True`` gives the
+    student its own copy of the front (``student_front``, initialised from the
+    same stand-ins) trained in the student stage (BatchNorm in train mode), while
+    the teacher keeps reading the frozen one.
 """
 
 from __future__ import annotations
@@ -120,11 +144,14 @@ from avbench.nn.class_graph import (
     planted_class_graph,
     random_graph_like,
 )
+from avbench.nn.weights import resolve_weights_path
 
-__all__ = ["ILIEmbedding", "lir_loss", "proxy_triplet_loss", "soft_label_alignment"]
+__all__ = ["ClipFeatureFront", "ILIEmbedding", "lir_loss", "proxy_triplet_loss", "soft_label_alignment"]
 
 GraphSource = Literal["inferred", "random", "oracle", "none"]
+Inputs = Literal["features", "clips"]
 CHECKPOINT_KEY = "ili_graph"
+AUDIO_STANDIN, VISUAL_STANDIN = "audio-resnet18", "image-resnet18"
 
 
 def _mlp(d_in: int, hidden: int, d_out: int, dropout: float = 0.0) -> nn.Sequential:
@@ -188,6 +215,79 @@ def lir_loss(soft: Tensor, graph: Tensor, z_audio: Tensor, z_visual: Tensor) -> 
     return (w * cosine_distance(z_audio, z_visual)).mean()
 
 
+class ClipFeatureFront(nn.Module):
+    """Raw clip -> ``(audio [B,128], visual [B,1024])`` through the AVE/VEGAS feature stand-ins.
+
+    Audio: ``batch["audio"]`` [B,L] or [B,C,L] (channels averaged) at ``sample_rate``
+    (resampled to the stand-in's 16 kHz when different; shorter than 1 s: zero-padded
+    to 1 s), one 128-d embedding per whole second
+    (:class:`avbench.pretrain.extractors.AudioFeatureExtractor`), mean over seconds.
+    Visual: ``batch["frames"]`` [B,T,3,H,W] when present, else ``batch["image"]``
+    [B,3,H,W], RGB in [0,1]; 1024-d per frame
+    (:class:`avbench.pretrain.extractors.VisualFeatureExtractor`), mean over frames.
+
+    Args:
+        standins: directory holding ``audio-resnet18/`` and ``image-resnet18/``
+            (``avbench pretrain NAME --out DIR/NAME``; ``standins/...`` resolves under
+            ``$AVBENCH_STANDINS``).
+        sample_rate: rate of the batches' waveforms (the data config's).
+        trainable: False (default): parameters frozen and the module kept in eval mode.
+
+    Raises:
+        WeightsError: a stand-in is missing, does not match its card or its weights do
+            not fit (the message names the directory and the build command).
+    """
+
+    def __init__(self, standins: str, sample_rate: int = 16000, trainable: bool = False) -> None:
+        super().__init__()
+        from avbench.pretrain.extractors import AudioFeatureExtractor, VisualFeatureExtractor
+
+        root = resolve_weights_path(standins)
+        self.audio = AudioFeatureExtractor.from_dir(root / AUDIO_STANDIN)
+        self.visual = VisualFeatureExtractor.from_dir(root / VISUAL_STANDIN)
+        self.sample_rate, self.trainable = int(sample_rate), trainable
+        self.requires_grad_(trainable)
+        self.train(trainable)
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        """``(audio, visual)`` feature sizes (128, 1024 for the stand-ins)."""
+        return self.audio.dim, self.visual.dim
+
+    def train(self, mode: bool = True) -> ClipFeatureFront:
+        """As ``nn.Module.train``; a frozen front stays in eval mode."""
+        return super().train(mode and self.trainable)
+
+    def forward(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+        """``(audio [B,Da], visual [B,Dv])`` pooled features of a raw-clip batch.
+
+        Raises:
+            KeyError: the batch has no ``audio`` waveform or no ``image``/``frames``.
+        """
+        from avbench.pretrain.audio import SAMPLE_RATE
+
+        wave, frames = batch.get("audio"), batch.get("frames", batch.get("image"))
+        if not isinstance(wave, Tensor) or not isinstance(frames, Tensor):
+            raise KeyError("ILI inputs='clips' needs batch['audio'] (waveform) and batch['image'] or "
+                           f"batch['frames']; got keys {sorted(batch)} (a features batch needs "
+                           "inputs='features')")
+        wave = wave.float()
+        if wave.ndim == 3:
+            wave = wave.mean(dim=1)
+        if self.sample_rate != SAMPLE_RATE:
+            import torchaudio
+
+            wave = torchaudio.functional.resample(wave, self.sample_rate, SAMPLE_RATE)
+        if wave.shape[-1] < SAMPLE_RATE:
+            wave = F.pad(wave, (0, SAMPLE_RATE - wave.shape[-1]))
+        audio = self.audio(wave).mean(dim=1)
+        if frames.ndim == 4:
+            frames = frames[:, None]
+        b, t = frames.shape[:2]
+        visual = self.visual(frames.flatten(0, 1).float()).view(b, t, -1).mean(dim=1)
+        return audio, visual
+
+
 @register("ili")
 class ILIEmbedding(AVModel):
     """ILI (see the module docstring for equations, defaults and deviations).
@@ -216,7 +316,19 @@ class ILIEmbedding(AVModel):
             training. 0 (default): none.
         lir_weight: lambda of the LIR term.
         margin: proxy triplet margin.
+        inputs: ``"features"`` (default: batches of pooled features ``audio_feat`` /
+            ``visual_feat``) or ``"clips"`` (raw-clip batches through
+            :class:`ClipFeatureFront`; module docstring, "Raw clips").
+        standins: clips only: the stand-in directory of the front.
+        sample_rate: clips only: the waveforms' rate (must equal the datamodule's).
+        finetune_encoders: clips only: False (default) keeps the front frozen; True
+            trains a student copy of it in the student stage.
         **kwargs: optimiser arguments of :class:`AVModel`.
+
+    Raises:
+        ValueError: an invalid option; with ``inputs="clips"``, ``audio_dim`` /
+            ``visual_dim`` other than the stand-ins' feature sizes.
+        WeightsError: ``inputs="clips"`` and a stand-in is missing or does not match its card.
     """
 
     meta = ModelMeta(
@@ -254,6 +366,10 @@ class ILIEmbedding(AVModel):
         graph_bootstrap: int = 0,
         lir_weight: float = 1.0,
         margin: float = 0.2,
+        inputs: Inputs = "features",
+        standins: str = "standins",
+        sample_rate: int = 16000,
+        finetune_encoders: bool = False,
         lr: float = 1e-3,
         **kwargs: Any,
     ) -> None:
@@ -269,6 +385,20 @@ class ILIEmbedding(AVModel):
             raise ValueError(f"unknown graph_source {graph_source!r}")
         if empty_graph not in ("warn", "error"):
             raise ValueError(f"empty_graph must be 'warn' or 'error', got {empty_graph!r}")
+        if inputs not in ("features", "clips"):
+            raise ValueError(f"inputs must be 'features' or 'clips', got {inputs!r}")
+        self.inputs, self.sample_rate, self.finetune_encoders = inputs, sample_rate, finetune_encoders
+        #: clips: the frozen front (teacher; also the student's unless finetune_encoders)
+        self.clip_front: ClipFeatureFront | None = None
+        #: clips with finetune_encoders: the student's own, trainable front
+        self.student_front: ClipFeatureFront | None = None
+        if inputs == "clips":
+            self.clip_front = ClipFeatureFront(standins, sample_rate)
+            if (audio_dim, visual_dim) != self.clip_front.dims:
+                raise ValueError(f"ILI inputs='clips': audio_dim/visual_dim ({audio_dim}, {visual_dim}) "
+                                 f"must be the stand-ins' feature sizes {self.clip_front.dims}")
+            if finetune_encoders:
+                self.student_front = ClipFeatureFront(standins, sample_rate, trainable=True)
         #: C; None until known (``num_classes=None``: from the data, see :meth:`build_classes`)
         self.num_classes: int | None = num_classes
         self.graph_bootstrap = graph_bootstrap
@@ -303,7 +433,8 @@ class ILIEmbedding(AVModel):
             FitStage(name="teacher", max_epochs=self.teacher_epochs, lr=self.teacher_lr,
                      trainable=("teacher_audio", "teacher_visual"), end_hook="fit_graph"),
             FitStage(name="student", max_epochs=self.student_epochs, lr=self.student_lr,
-                     trainable=("student_audio", "student_visual", "proxies")),
+                     trainable=("student_audio", "student_visual", "proxies")
+                     + (("student_front",) if self.student_front is not None else ())),
         ]
 
     def _stage(self) -> str:
@@ -346,18 +477,33 @@ class ILIEmbedding(AVModel):
         return self.num_classes
 
     # --- teacher ----------------------------------------------------------------
-    def teacher_logits(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
-        """Teacher logits ``(audio [B,C], visual [B,C])``.
+    def input_features(self, batch: Mapping[str, Any], student: bool = False) -> tuple[Tensor, Tensor]:
+        """The heads' inputs ``(audio [B,Da], visual [B,Dv])``: the batch's pooled features
+        (``inputs="features"``) or the clip front's (``"clips"``; ``student=True`` with
+        ``finetune_encoders``: the student's trainable front)."""
+        if self.clip_front is None:
+            return batch["audio_feat"].float(), batch["visual_feat"].float()
+        if student and self.student_front is not None:
+            return self.student_front(batch)
+        with torch.no_grad():
+            return self.clip_front(batch)
+
+    def teacher_logits(self, batch: Mapping[str, Any],
+                       feats: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """Teacher logits ``(audio [B,C], visual [B,C])`` (``feats``: precomputed
+        :meth:`input_features`).
 
         Raises:
             RuntimeError: the class count is not known yet (``num_classes=None`` before setup).
         """
         self._classes_known()
-        return self.teacher_audio(batch["audio_feat"].float()), self.teacher_visual(batch["visual_feat"].float())
+        a, v = self.input_features(batch) if feats is None else feats
+        return self.teacher_audio(a), self.teacher_visual(v)
 
-    def soft_labels(self, batch: Mapping[str, Any]) -> Tensor:
+    def soft_labels(self, batch: Mapping[str, Any],
+                    feats: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """Teacher soft labels over the 2C graph nodes [B, 2C] (audio heads, then visual)."""
-        la, lv = self.teacher_logits(batch)
+        la, lv = self.teacher_logits(batch, feats)
         act = torch.sigmoid if self.teacher_output == "sigmoid" else (lambda x: F.softmax(x, -1))
         return torch.cat([act(la), act(lv)], dim=1)
 
@@ -375,15 +521,18 @@ class ILIEmbedding(AVModel):
                 "cls_audio": cls_a, "cls_visual": cls_v, "align": align}
 
     # --- student ----------------------------------------------------------------
-    def student_embeddings(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+    def student_embeddings(self, batch: Mapping[str, Any],
+                           feats: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """L2-normalised student embeddings ``(audio [B,D], visual [B,D])``."""
-        za = F.normalize(self.student_audio(batch["audio_feat"].float()), dim=-1)
-        zv = F.normalize(self.student_visual(batch["visual_feat"].float()), dim=-1)
+        a, v = self.input_features(batch, student=True) if feats is None else feats
+        za = F.normalize(self.student_audio(a), dim=-1)
+        zv = F.normalize(self.student_visual(v), dim=-1)
         return za, zv
 
     def student_losses(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         self._classes_known()
-        za, zv = self.student_embeddings(batch)
+        feats = self.input_features(batch, student=True)
+        za, zv = self.student_embeddings(batch, feats)
         y = batch["label"].long()
         m_a = proxy_triplet_loss(za, y, self.proxies, self.margin)
         m_v = proxy_triplet_loss(zv, y, self.proxies, self.margin)
@@ -391,7 +540,8 @@ class ILIEmbedding(AVModel):
             lir = za.new_zeros(())
         else:
             with torch.no_grad():
-                soft = self.soft_labels(batch)
+                shared = self.student_front is None  # the student reads the frozen front too
+                soft = self.soft_labels(batch, feats if shared else None)
             if not torch.isfinite(soft).all():
                 raise FloatingPointError("ILI student: the frozen teacher's soft labels are not finite")
             lir = lir_loss(soft, self.graph, za, zv)
@@ -424,6 +574,10 @@ class ILIEmbedding(AVModel):
         """
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         classes = getattr(dm, "classes", None) if dm is not None else None
+        rate = getattr(dm, "sample_rate", None)
+        if self.clip_front is not None and rate is not None and int(rate) != self.sample_rate:
+            raise ValueError(f"ILI inputs='clips': model sample_rate {self.sample_rate} but the data's "
+                             f"waveforms are at {rate} Hz: set model sample_rate: {rate}")
         if classes is not None:
             self.build_classes(len(classes))
         elif self.num_classes is None:
@@ -431,12 +585,14 @@ class ILIEmbedding(AVModel):
                              "'classes', and there is none: set model num_classes")
 
     @torch.no_grad()
-    def training_soft_labels(self, datamodule: Any, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    def training_soft_labels(self, datamodule: Any, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Teacher outputs on the TRAINING split: ``(graph input [n, 2C], labels [n])``.
 
         The graph input is probabilities, or log-probabilities (``graph_input``).
+        ``batch_size`` default: 512 feature rows, 32 raw clips.
         """
         ds = datamodule.dataset("train")
+        batch_size = batch_size or (512 if self.clip_front is None else 32)
         was_training = self.training
         self.eval()
         xs, ys = [], []

@@ -37,7 +37,8 @@ signal); the summary says ``interrupted_by`` and its ``exit_code`` is 128 + the 
 A rerun completes the missing results (and reuses a finished fit).
 
 Trivial baselines are evaluated once per benchmark (no training) and stored
-like models (``kind="baseline"``).
+like models (``kind="baseline"``); fitted baselines (CCA) are fitted on the TRAIN
+split of each benchmark whose data they accept (the feature files) and stored the same way.
 """
 
 from __future__ import annotations
@@ -196,11 +197,24 @@ class Runner:
 
     # --- baselines -----------------------------------------------------------
     def run_baselines(self) -> None:
-        """Evaluate the suite's trivial baselines on every applicable benchmark (no training)."""
-        import avbench.benchmarks as B
+        """Evaluate the suite's baselines on every applicable benchmark.
 
-        for name in self.suite.baselines:
-            baseline = B.BASELINES[name]()
+        Trivial baselines (``suite.baselines``) need no training. Each fitted baseline of
+        :data:`avbench.benchmarks.baselines.FITTED_BASELINES` (CCA) runs, in addition, on
+        every benchmark whose evaluation data it accepts (``accepts_data``: CCA on the
+        feature-file benchmarks), fitted on that datamodule's TRAIN split only and scored
+        through the same evaluator, with the train/test leak check on its training ids.
+        """
+        import time
+
+        import avbench.benchmarks as B
+        from avbench.benchmarks.baselines import FITTED_BASELINES
+
+        entries = [(name, B.BASELINES[name]) for name in self.suite.baselines]
+        entries += list(FITTED_BASELINES.items())
+        for name, factory in entries:
+            baseline = factory()
+            fitted = bool(getattr(baseline, "requires_fit", False))
             jid = job_id(name, None, None)
             for bname in self.suite.benchmarks:
                 bench = B.get_benchmark(bname)
@@ -213,28 +227,44 @@ class Runner:
                 except Exception as err:  # config problems are recorded, not fatal
                     self._config_error("baseline", jid, name, bench, err)
                     continue
+                if fitted and not baseline.accepts_data(data_cfg):
+                    continue  # not its inputs (CCA: no feature file); no row, as before
+                if fitted:
+                    baseline = factory()  # a fresh fit per benchmark
                 config = {"baseline": {"name": name, "options": dict(baseline.meta.options)},
                           "eval_data": data_cfg, "benchmark": bname}
+                if fitted:
+                    config["baseline"]["fit_split"] = "train"
                 data = {"eval": self.configs.data_fp(data_cfg)}
                 fp = fingerprint(config | {"protocol": bench.protocol}, data, self.code)
                 if not self.decisions.needs(bname, jid, fp[0]):
                     continue
                 common = dict(kind="baseline", jid=jid, model=name, bench=bench, fp=fp,
                               config=config, data=data)
+                fit_seconds = None
                 try:
                     dm = self.configs.eval_datamodule(data_cfg)
+                    train_ids = None
+                    if fitted:
+                        start = time.perf_counter()
+                        baseline.fit(dm)
+                        fit_seconds = time.perf_counter() - start
+                        train_ids = baseline.train_ids
                     res = B.evaluate(baseline, bench, dm, progress=self.eval_progress,
-                                     gallery=GALLERY_SAMPLES)
+                                     gallery=GALLERY_SAMPLES, train_ids=train_ids,
+                                     train_source=f"{bname}:train" if fitted else None)
                 except Exception as err:
                     res, outcome = None, {"status": "error", "error": self._error("eval", err, "")}
                 else:
                     outcome = self._outcome(res)
                 fields = self._eval_fields(res) if res is not None else {}
-                timings = Timings(eval_seconds=res.seconds if res else None,
+                timings = Timings(fit_seconds=fit_seconds,
+                                  train_samples=len(baseline.train_ids) if fitted and fit_seconds else None,
+                                  eval_seconds=res.seconds if res else None,
                                   eval_samples=res.n_samples if res else None,
                                   eval_samples_per_second=rate(res.n_samples, res.seconds)
                                   if res else None)
-                self._write(self._record(paper="trivial baseline", timings=timings,
+                self._write(self._record(paper=baseline.meta.paper, timings=timings,
                                          model_class=type(baseline).__module__ + "."
                                          + type(baseline).__name__, **outcome, **common,
                                          **fields),

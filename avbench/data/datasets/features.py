@@ -33,8 +33,9 @@ row is its own item (:func:`unique_row_ids`).
 Validation split: when the file has no ``*_val`` keys, ``val`` is a deterministic
 held-out fraction (``val_fraction``) of the training rows chosen by a stable hash of
 the row id (``ids_train`` or ``"train_<row>"``, salted with
-:data:`avbench.data.splits.HOLDOUT_SALT`; at least one row), and ``train`` excludes
-them, so checkpoints are never selected on test. The file itself is written by
+:data:`avbench.data.splits.FEATURES_VAL_SALT`, a salt of its own: see
+:mod:`avbench.data.splits`; at least one row), and ``train`` excludes them, so
+checkpoints are never selected on test. The file itself is written by
 :func:`avbench.data.synthetic.writers.feature_file.write_feature_file`.
 """
 
@@ -51,7 +52,7 @@ import torch
 
 from avbench.data.datasets.base import AVDataset, MissingPolicy
 from avbench.data.errors import AnnotationError, CorruptMediaError, MissingFileError
-from avbench.data.splits import HOLDOUT_SALT, holdout_mask
+from avbench.data.splits import FEATURES_VAL_SALT, holdout_mask
 
 SPLITS = ("train", "val", "test")
 AUDIO_KEY, VISUAL_KEY, LABEL_KEY, IDS_KEY = "audio_{}", "visual_{}", "lab_{}", "ids_{}"
@@ -194,7 +195,7 @@ class FeatureDataset(AVDataset):
             )
         data = read_feature_split(self.file, source)
         if split in ("train", "val") and "val" not in stored:
-            held = holdout_mask(data["ids"], val_fraction, salt=HOLDOUT_SALT)
+            held = holdout_mask(data["ids"], val_fraction, salt=FEATURES_VAL_SALT)
             keep = held if split == "val" else [not h for h in held]
         else:
             keep = [True] * len(data["ids"])

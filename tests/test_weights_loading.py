@@ -97,3 +97,20 @@ def test_plain_timm_resnet18_file_with_fc_loads_at_full_width(tmp_path):
     enc = ImageEncoder(pretrained_path=str(path))
     for name in ("conv1.weight", "layer4.1.bn2.running_var", "layer2.0.downsample.0.weight"):
         torch.testing.assert_close(enc.backbone.state_dict()[name], ref.state_dict()[name])
+
+
+def test_a_file_that_differs_from_its_standin_card_is_refused(tmp_path):
+    import time
+
+    from avbench.pretrain.card import make_card, write_card
+
+    model, path = _trained_like(tmp_path)
+    write_card(tmp_path, make_card(tmp_path, name="image-resnet18", architecture={}, files={
+        "weights": path.name}, seed=0, world_seed=0, categories=[], corpus={}, steps=1,
+        heldout={}, size="tiny", started=time.time()))
+    ImageEncoder(width=16, layers=[1, 1, 1, 1], pretrained_path=str(path))  # as the card says
+    # other weights of the same architecture under the same name: refused, naming the card
+    state = {k: v + 1 for k, v in model.weights_state().items()}
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    with pytest.raises(WeightsError, match=r"card .*card\.json.* says .*avbench pretrain image-resnet18"):
+        ImageEncoder(width=16, layers=[1, 1, 1, 1], pretrained_path=str(path))

@@ -18,6 +18,10 @@ Where the stand-ins live: configs name them relative to the working directory
 ``standins`` under ``$AVBENCH_STANDINS`` when that is set (tests point it at
 tiny stand-ins; a user can keep one shared copy), so one config serves both.
 
+A weights file with a stand-in card beside it (``card.json`` of ``avbench
+pretrain``) must have the sha256 the card records: a replaced or half-copied
+stand-in fails with :class:`WeightsError` instead of loading other weights.
+
 BatchNorm's ``num_batches_tracked`` counters may be absent (timm's published
 files omit them; PyTorch fills them in).
 """
@@ -32,7 +36,7 @@ import torch
 from torch import nn
 
 __all__ = ["DEFAULT_STANDINS", "MAX_LISTED", "STANDINS_ENV", "WeightsError", "WeightsNotFoundError",
-           "default_standins", "load_state_dict_strict", "read_state_dict", "resolve_weights_path"]
+           "check_against_card", "default_standins", "load_state_dict_strict", "read_state_dict", "resolve_weights_path"]
 
 #: where ``make standins`` writes the stand-ins (relative to the working directory)
 DEFAULT_STANDINS = "standins"
@@ -72,18 +76,46 @@ def _listed(keys: Sequence[str]) -> str:
     return f"{len(keys)}: " + ", ".join(keys[:MAX_LISTED]) + more
 
 
+def check_against_card(path: Path) -> None:
+    """Compare ``path`` with the sha256 its stand-in card records, if a card lists it.
+
+    Raises:
+        WeightsError: the card beside ``path`` lists the file with another sha256, or
+            the card cannot be read.
+    """
+    from avbench.pretrain.card import CARD_FILE, CardError, read_card, sha256_file
+
+    if not (path.parent / CARD_FILE).is_file():
+        return
+    try:
+        card = read_card(path.parent)
+    except CardError as err:
+        raise WeightsError(f"weights file {str(path)!r}: {err}") from err
+    want = card.sha256.get(path.name)
+    if want is None:
+        return
+    got = sha256_file(path)
+    if got != want:
+        raise WeightsError(
+            f"weights file {str(path)!r} has sha256 {got[:12]}..., its card "
+            f"{str(path.parent / CARD_FILE)!r} says {want[:12]}...: the file was replaced or "
+            f"copied incompletely; rebuild it (`avbench pretrain {card.name} --out {path.parent}`)")
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a weights file (see the module docstring for formats).
 
     Raises:
         WeightsNotFoundError: no file at ``path`` (avbench never downloads weights).
-        WeightsError: unreadable, truncated or not a state dict.
+        WeightsError: unreadable, truncated or not a state dict; a sha256 that differs
+            from the stand-in card beside it.
     """
     path = Path(path).expanduser()
     if not path.is_file():
         raise WeightsNotFoundError(
             f"weights file {str(path)!r} not found: avbench never downloads weights; give the "
             "path of a local state-dict file (stand-ins: `avbench pretrain NAME --out DIR`)")
+    check_against_card(path)
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file

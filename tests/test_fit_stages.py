@@ -385,6 +385,20 @@ def test_avbench_fit_runs_the_stages_and_resumes_after_a_kill(tmp_path):
     _assert_two_stages_ran(_starts())
 
 
+def test_avbench_fit_says_when_trainer_max_epochs_does_not_set_stage_lengths(tmp_path, caplog,
+                                                                            capsys):
+    from avbench.cli import main
+
+    assert main(_fit_argv(tmp_path / "data", tmp_path / "out")) == 0
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("--trainer.max_epochs does not change TwoStageToy's stage lengths "
+               "(encoder 2, refine 3)" in m for m in said), said
+    # --ckpt_path cannot resume a multi-stage fit: a usage error, no traceback
+    code = main([*_fit_argv(tmp_path / "data", tmp_path / "out2"), "--ckpt_path", "last"])
+    err = capsys.readouterr().err
+    assert code == 2 and "TwoStageToy fits in 2 stages" in err and "Traceback" not in err
+
+
 def test_avbench_fit_single_stage_is_a_plain_fit_with_model_callbacks(tmp_path):
     from avbench.cli import main
 

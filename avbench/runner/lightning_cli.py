@@ -115,9 +115,26 @@ class AVBenchCLI(LightningCLI):
     """
 
     exit_code: int = 0
+    argv: list[str] = []  # the command line as given (to tell given options from config defaults)
     scores: Any = None
     predictions: Any = None
     _csv_logger: CSVLogger | None = None  # one for every Trainer (each fit stage's) of a command
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.argv = [str(a) for a in (kwargs.get("args") or [])]
+        super().__init__(*args, **kwargs)
+
+    def _warn_overridden_lengths(self, model: AVModel, stages: tuple[FitStage, ...]) -> None:
+        """Warn when ``--trainer.max_epochs``/``max_steps`` was given but stages set their own."""
+        for key in ("max_epochs", "max_steps"):
+            given = any(a == f"--trainer.{key}" or a.startswith(f"--trainer.{key}=")
+                        for a in self.argv)
+            own = [f"{st.name} {getattr(st, key)}" for st in stages if getattr(st, key) is not None]
+            if given and own:
+                log.warning("avbench fit: --trainer.%s does not change %s's stage lengths (%s), "
+                            "which come from the model's arguments (README: multi-stage models); it "
+                            "applies to stages without a length only", key, type(model).__name__,
+                            ", ".join(own))
 
     def _set_seed(self) -> None:
         """LightningCLI's seeding, with an out-of-range ``--seed_everything`` as a usage error.
@@ -211,6 +228,7 @@ class AVBenchCLI(LightningCLI):
             raise UsageError(f"--ckpt_path resumes a single Trainer; {type(model).__name__} fits "
                              f"in {len(fit_stages_of(model))} stages and resumes by itself from "
                              "<default_root_dir>/fit_stages (rerun the same command)")
+        self._warn_overridden_lengths(model, fit_stages_of(model))
         config = self.config[self.subcommand] if self.subcommand else self.config
         key = sha256_of([config.clone().as_dict(), code_version()])
         progress = FitStageProgress(Path(self.trainer.default_root_dir) / "fit_stages", key)

@@ -675,9 +675,15 @@ class DenseAV(AVModel):
             ``heatmap [B, K, T, h, w]``: ``<a_k(t), v_k(y, x)>`` at feature resolution
             (``h = H / patch``; not normalised, not upsampled); ``time_s [T]``: each audio
             token's centre in seconds (to average over a word's timing);
-            ``audio_mask [B, T]`` (bool, non-silent tokens).
+            ``audio_mask [B, T]`` (bool, non-silent tokens); ``head_scores [B, K]``: each
+            head's score of the clip with its own image, max over image tokens and masked
+            mean over time (the reference's ``get_pairwise_sims(agg_sim=True,
+            agg_heads=False)``; the diagonal of ``retrieval_scores(per_head=True)``), the
+            per-head activation of the disentanglement task.
         """
         f = self._eval_features(batch)
-        heat = paired_volume(f["audio"], f["image"]).permute(0, 1, 4, 2, 3)
+        paired = paired_volume(f["audio"], f["image"])  # [B,K,h,w,T]
+        heat = paired.permute(0, 1, 4, 2, 3)
+        head_scores = masked_time_mean(paired.flatten(2, 3).max(2).values, f["audio_mask"])
         return {"heatmap": heat, "time_s": self.token_times(heat.shape[2]).to(heat.device),
-                "audio_mask": f["audio_mask"]}
+                "audio_mask": f["audio_mask"], "head_scores": head_scores}

@@ -103,7 +103,9 @@ def scenes(root: Path) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- world
 def world_section(root: Path, truth: pd.DataFrame, data: dict[str, Any]) -> dict[str, Any]:
     """Loudness of sounding vs silent test clips (planted and as loaded)."""
-    meta = json.loads((root / "avbench_synthetic.json").read_text())["world_config"]
+    meta = json.loads((root / "avbench_synthetic.json").read_text())
+    # the loudness model since session 7 (actions.ActionSoundLevels); before: WorldConfig's ranges
+    levels = meta.get("action_sound_levels") or meta["world_config"]
     rms = audio_rms(data["audio"])
     lab = data["sounding"]
     planted = truth.loc[data["ids"]]
@@ -113,9 +115,10 @@ def world_section(root: Path, truth: pd.DataFrame, data: dict[str, Any]) -> dict
     return {
         "n": int(lab.numel()),
         "positive_rate": float(lab.double().mean()),
-        "ambience_db_range": meta["ambience_db"],
-        "action_db_range": meta["action_db"],
-        "silent_is_ambience_only": bool(np.allclose(silent["audio_rms"], silent["ambience_rms"])),
+        "ambience_db_range": levels["ambience_db"],
+        "action_db_range": levels.get("action_snr_db", levels.get("action_db")),
+        "silent_is_background_only": bool(np.allclose(
+            silent["audio_rms"], silent.get("background_rms", silent["ambience_rms"]))),
         "loaded_rms_db": {
             "sounding_min": db(rms[lab].min()), "sounding_median": db(rms[lab].median()),
             "silent_max": db(rms[~lab].max()), "silent_median": db(rms[~lab].median()),

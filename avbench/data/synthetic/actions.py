@@ -14,6 +14,16 @@ ambience is rendered on the video's absolute timeline from fixed noise blocks,
 so every clip of one video hears the same bed (Action2Sound's ambient
 condition) and clips of different videos do not.
 
+Loudness (:class:`ActionSoundLevels`, calibrated so that loudness alone is a fair
+but beatable discovery score; docs/synthetic_world.md, "Ego4D"): the bed's level
+varies widely between videos; an action's sound sits at a per-action SNR over its
+video's bed (some sounding actions are quieter than the bed); and off-screen events
+(a sound of a category that is not on the table, with no visual counterpart: the
+category's own sound or an action-like sound of its pitch, at its own tempo) occur
+on the video's timeline, during silent and sounding actions alike. What makes a
+clip *sounding* stays the visible action: its sound follows the hand's strokes and
+rings at the acted-on object's pitch.
+
 Narrations follow Ego4D (``"#C C cuts the carrot"``) with verb synonyms and a
 few templates.
 """
@@ -21,6 +31,7 @@ few templates.
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,6 +56,7 @@ from avbench.data.synthetic.sound import (
     OnsetPattern,
     band_noise,
     kernel_envelope,
+    render_sound,
     to_audio_rate,
     tone,
 )
@@ -147,6 +159,66 @@ class Ambience:
 
 
 @dataclass(frozen=True)
+class ActionSoundLevels:
+    """Loudness model of the narrated-action world (all levels are RMS in dBFS or dB).
+
+    Calibrated (``avbench.data.synthetic.calibration.ego4d_energy_auc``) so that the
+    clip RMS alone scores a discovery ROC-AUC of about 0.70 instead of 1.0.
+    """
+
+    #: per-video level of the ambient bed (was (-42, -30) with actions at -22..-14:
+    #: every sounding clip was louder than every silent one)
+    ambience_db: tuple[float, float] = (-48.0, -22.0)
+    #: per-video depth of the bed's slow level drift (0.4 = +-3 dB)
+    drift_depth: tuple[float, float] = (0.0, 0.5)
+    #: an action's level while active, relative to its video's bed level
+    action_snr_db: tuple[float, float] = (-3.0, 21.0)
+    #: loudest action (keeps the mix out of clipping in the loudest videos)
+    action_max_db: float = -12.0
+    #: off-screen events per second of video (Poisson), their length and level over the bed
+    offscreen_rate_hz: float = 0.25
+    offscreen_seconds: tuple[float, float] = (0.6, 2.4)
+    offscreen_snr_db: tuple[float, float] = (-3.0, 15.0)
+    #: loudest off-screen event (below the loudest action: the mix stays out of clipping,
+    #: so an action always adds energy to its window)
+    offscreen_max_db: float = -18.0
+    #: share of off-screen events that are the category's own sound (the rest are an
+    #: action-like sound - hits / scrape / pour / rattle - at the category's pitch)
+    offscreen_source_share: float = 0.5
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready field values."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+#: the levels every long video is sampled with (the bed level comes from the world config)
+LEVELS = ActionSoundLevels()
+
+
+def levels_of(config: WorldConfig) -> ActionSoundLevels:
+    """:data:`LEVELS` with the bed level of ``config`` (``--world ambience_db=[lo, hi]``)."""
+    return dataclasses.replace(LEVELS, ambience_db=tuple(config.ambience_db))
+_ACTION_KINDS: tuple[str, ...] = ("hits", "scrape", "pour", "rattle")
+
+
+@dataclass(frozen=True)
+class OffscreenEvent:
+    """A sound of a category not on the table, on the long video's absolute timeline."""
+
+    start: float  # seconds into the long video
+    duration: float
+    category: int
+    kind: str  # "source" (the category's own sound) | "hits" | "scrape" | "pour" | "rattle"
+    rate_hz: float  # tempo of an action-like event
+    level_db: float  # RMS while active, dBFS
+    seed: int
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
+
+@dataclass(frozen=True)
 class Narration:
     time: float  # narration timestamp (seconds into the long video)
     verb: str  # canonical verb
@@ -161,6 +233,7 @@ class Narration:
     rate_hz: float = 1.0  # stroke / oscillation rate
     level_db: float = -18.0  # RMS of the action sound while active (sounding verbs)
     seed: int = 0
+    snr_db: float = 0.0  # level_db relative to the video's bed level
 
 
 @dataclass
@@ -175,6 +248,7 @@ class LongVideo:
     skin: tuple[int, int, int] = (225, 180, 150)
     sleeve: tuple[int, int, int] = (60, 60, 90)
     rest: tuple[float, float] = (0.72, 0.9)  # hand position when idle
+    offscreen: list[OffscreenEvent] = field(default_factory=list)  # sounds without a visual
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -188,15 +262,23 @@ def sample_long_video(
     duration: float,
     n_narrations: int,
     uid: str,
+    levels: ActionSoundLevels | None = None,
 ) -> LongVideo:
-    """A long video with ``n_narrations`` evenly spread narrated actions."""
+    """A long video with ``n_narrations`` evenly spread narrated actions and its sounds.
+
+    ``levels`` sets the bed level, the actions' SNR and the off-screen events
+    (:class:`ActionSoundLevels`; default :func:`levels_of` ``config``: the module's
+    :data:`LEVELS` with ``config.ambience_db``); ``config`` also the sounding-verb rate,
+    objects and look.
+    """
+    levels = levels_of(config) if levels is None else levels
     seed = int(rng.integers(2**62))
     r = np.random.default_rng(seed)
     amb = Ambience(
-        seed=int(r.integers(2**62)), level_db=float(r.uniform(*config.ambience_db)),
+        seed=int(r.integers(2**62)), level_db=float(r.uniform(*levels.ambience_db)),
         color=float(r.uniform(0.2, 0.97)),
         hum_hz=float(r.choice([0.0, r.uniform(50.0, 240.0)])), hum_db=float(r.uniform(-12.0, -3.0)),
-        drift_hz=float(r.uniform(0.05, 0.3)), drift_depth=float(r.uniform(0.0, 0.4)),
+        drift_hz=float(r.uniform(0.05, 0.3)), drift_depth=float(r.uniform(*levels.drift_depth)),
     )
     bg = sample_background(r)
     brightness = float(r.uniform(*config.brightness))
@@ -233,16 +315,48 @@ def sample_long_video(
             verb = pool[int(r.integers(len(pool)))]
             k = int(r.integers(len(objects)))
             noun = vocab.nouns[objects[k].category]
+            snr = float(r.uniform(*levels.action_snr_db))
             narrations.append(Narration(
                 time=float(t), verb=verb.name, noun=noun, text=vocab.narrate(verb.name, noun, r),
                 sounding=verb.sounding, uid=str(uuid.UUID(bytes=r.bytes(16), version=4)),
                 start=float(t - half), end=float(t + half), object=k,
                 category=objects[k].category, rate_hz=float(r.uniform(*verb.rate_hz)),
-                level_db=float(r.uniform(*config.action_db)), seed=int(r.integers(2**62)),
+                level_db=min(amb.level_db + snr, levels.action_max_db),
+                seed=int(r.integers(2**62)), snr_db=min(snr, levels.action_max_db - amb.level_db),
             ))
+    rest = (float(r.uniform(0.62, 0.8)), float(r.uniform(0.86, 0.93)))
+    on_table = {o.category for o in objects}
+    offscreen = sample_offscreen_events(np.random.default_rng([seed, 0x0FF5]), duration, amb.level_db,
+                                        [c for c in range(len(categories)) if c not in on_table],
+                                        levels)
     return LongVideo(uid=uid, duration=float(duration), ambience=amb, narrations=narrations,
                      seed=seed, background=bg, objects=objects, skin=skin,  # type: ignore[arg-type]
-                     sleeve=sleeve, rest=(float(r.uniform(0.62, 0.8)), float(r.uniform(0.86, 0.93))))  # type: ignore[arg-type]
+                     sleeve=sleeve, rest=rest, offscreen=offscreen)  # type: ignore[arg-type]
+
+
+def sample_offscreen_events(rng: np.random.Generator, duration: float, bed_db: float,
+                            categories: Sequence[int], levels: ActionSoundLevels = LEVELS
+                            ) -> list[OffscreenEvent]:
+    """Off-screen events of a long video: Poisson onsets at ``levels.offscreen_rate_hz``
+    over ``[0, duration)``, each of a category in ``categories`` (those not on the table;
+    none if empty) at ``levels.offscreen_snr_db`` over the bed level ``bed_db`` (capped
+    at ``levels.offscreen_max_db``), sorted by start."""
+    if not categories or levels.offscreen_rate_hz <= 0:
+        return []
+    events: list[OffscreenEvent] = []
+    t = float(rng.exponential(1.0 / levels.offscreen_rate_hz))
+    while t < duration:
+        source = bool(rng.random() < levels.offscreen_source_share)
+        kind = "source" if source else _ACTION_KINDS[int(rng.integers(len(_ACTION_KINDS)))]
+        events.append(OffscreenEvent(
+            start=t, duration=float(rng.uniform(*levels.offscreen_seconds)),
+            category=int(categories[int(rng.integers(len(categories)))]), kind=kind,
+            rate_hz=float(rng.uniform(0.8, 3.0)),
+            level_db=min(bed_db + float(rng.uniform(*levels.offscreen_snr_db)),
+                         levels.offscreen_max_db),
+            seed=int(rng.integers(2**62))))
+        t += float(rng.exponential(1.0 / levels.offscreen_rate_hz))
+    return events
 
 
 # ----------------------------------------------------------------------------- kinematics
@@ -417,32 +531,27 @@ def render_ambience(amb: Ambience, start: float, duration: float, sample_rate: i
     return out.astype(np.float32, copy=False)
 
 
-def _action_sound(video: LongVideo, n: Narration, categories: Sequence[Category],
-                  vocab: ActionVocabulary, sample_rate: int) -> np.ndarray:
-    """The sound of one narrated action over its act phase [start + APPROACH_S, end - APPROACH_S)."""
-    verb = vocab.verb(n.verb)
-    length = _act_len(n)
+def _kind_sound(kind: str, length: float, rate_hz: float, pitch_hz: float,
+                rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """An action-like sound of ``kind`` over ``length`` s at tempo ``rate_hz``, unscaled."""
     m = int(round(length * sample_rate))
-    if not verb.sounding or m <= 0:
-        return np.zeros(max(m, 0), np.float32)
-    rng = np.random.default_rng([n.seed, 0xAC7])
     tau = np.arange(m) / sample_rate
-    f = n.rate_hz
-    if verb.sound_kind == "hits":  # a struck resonance at every contact of the stroke
+    f = rate_hz
+    if kind == "hits":  # a struck resonance at every contact of the stroke
         onsets = np.arange(0.0, length, 1.0 / f)
-        pitch = float(np.clip(categories[n.category].pitch_hz, 150.0, 2500.0))
+        pitch = float(np.clip(pitch_hz, 150.0, 2500.0))
         pat = OnsetPattern(1.0, 1.0, 1, 0.0, 0.002, 0.0, float(rng.uniform(0.04, 0.09)))
         env = kernel_envelope(pat, onsets, np.ones(onsets.size), m, sample_rate)
         click = OnsetPattern(1.0, 1.0, 1, 0.0, 0.001, 0.0, 0.012)
         cenv = kernel_envelope(click, onsets, np.ones(onsets.size), m, sample_rate)
         y = env * tone(pitch, (1.0, 0.5, 0.3), m, sample_rate, float(rng.uniform()))
         y += 0.5 * cenv * band_noise(3000.0, 3000.0, m, sample_rate, rng)
-    elif verb.sound_kind == "scrape":  # loudness follows the hand's speed
+    elif kind == "scrape":  # loudness follows the hand's speed
         w = 2 * np.pi * f
         speed = np.hypot(0.06 * w * np.cos(w * tau), 0.06 * w * np.cos(2 * w * tau))
         env = (speed / speed.max()).astype(np.float32)
         y = env * band_noise(float(rng.uniform(1800, 3500)), 1500.0, m, sample_rate, rng)
-    elif verb.sound_kind == "pour":  # continuous gurgling band
+    elif kind == "pour":  # continuous gurgling band
         g = 1.0 + 0.5 * np.sin(2 * np.pi * rng.uniform(6, 12) * tau + rng.uniform(0, 6.3))
         ramp = np.clip(np.minimum(tau, length - tau) / 0.1, 0, 1)
         y = (g * ramp).astype(np.float32) * band_noise(float(rng.uniform(800, 1400)), 600.0, m,
@@ -453,25 +562,76 @@ def _action_sound(video: LongVideo, n: Narration, categories: Sequence[Category]
         pat = OnsetPattern(1.0, 1.0, 1, 0.0, 0.002, 0.0, 0.035)
         env = kernel_envelope(pat, onsets, np.ones(onsets.size), m, sample_rate)
         y = env * band_noise(4200.0, 2500.0, m, sample_rate, rng)
-    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
-    return (y * np.float32(10 ** (n.level_db / 20) / max(rms, 1e-12))).astype(np.float32)
+    return np.asarray(y, np.float32)
+
+
+def _at_level(y: np.ndarray, level_db: float) -> np.ndarray:
+    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
+    return (y * np.float32(10 ** (level_db / 20) / max(rms, 1e-12))).astype(np.float32)
+
+
+def _action_sound(video: LongVideo, n: Narration, categories: Sequence[Category],
+                  vocab: ActionVocabulary, sample_rate: int) -> np.ndarray:
+    """The sound of one narrated action over its act phase [start + APPROACH_S, end - APPROACH_S)."""
+    verb = vocab.verb(n.verb)
+    length = _act_len(n)
+    m = int(round(length * sample_rate))
+    if not verb.sounding or m <= 0:
+        return np.zeros(max(m, 0), np.float32)
+    rng = np.random.default_rng([n.seed, 0xAC7])
+    y = _kind_sound(verb.sound_kind, length, n.rate_hz, categories[n.category].pitch_hz, rng,
+                    sample_rate)
+    return _at_level(y, n.level_db)
+
+
+def _offscreen_sound(e: OffscreenEvent, categories: Sequence[Category],
+                     sample_rate: int) -> np.ndarray:
+    """One off-screen event over its whole duration at its level: float32 [L]."""
+    m = int(round(e.duration * sample_rate))
+    if m <= 0:
+        return np.zeros(0, np.float32)
+    if e.kind == "source":  # the category's own sound, with its own onset pattern
+        y = render_sound(categories[e.category].sound, e.seed, e.duration, sample_rate)
+        if not np.any(y):  # an event pattern that stays off over this span: a steady tone
+            y = tone(categories[e.category].pitch_hz, (1.0, 0.5), m, sample_rate)
+    else:
+        rng = np.random.default_rng([e.seed, 0x0FF])
+        y = _kind_sound(e.kind, e.duration, e.rate_hz, categories[e.category].pitch_hz, rng,
+                        sample_rate)
+    ramp = np.clip(np.minimum(np.arange(y.size), y.size - 1 - np.arange(y.size))
+                   / (0.02 * sample_rate), 0.0, 1.0).astype(np.float32)  # 20-ms fades
+    return _at_level(y * ramp, e.level_db)
+
+
+def _add_at(out: np.ndarray, snd: np.ndarray, t0: float, start: float, sample_rate: int) -> None:
+    """Mix ``snd`` (starting at absolute time ``t0``) into ``out`` (starting at ``start``)."""
+    j0 = int(round(t0 * sample_rate)) - int(round(start * sample_rate))
+    lo, hi = max(j0, 0), min(j0 + snd.size, out.size)
+    if hi > lo:
+        out[lo:hi] += snd[lo - j0:hi - j0]
+
+
+def render_background_audio(video: LongVideo, categories: Sequence[Category], start: float,
+                            duration: float, sample_rate: int) -> np.ndarray:
+    """The ambient bed + the off-screen events overlapping the window: float32 [L]
+    (what the clip sounds like without its visible action; not clipped)."""
+    out = render_ambience(video.ambience, start, duration, sample_rate)
+    for e in video.offscreen:
+        if e.end > start and e.start < start + duration:
+            _add_at(out, _offscreen_sound(e, categories, sample_rate), e.start, start, sample_rate)
+    return out
 
 
 def render_action_audio(video: LongVideo, categories: Sequence[Category], vocab: ActionVocabulary,
                         start: float, duration: float, sample_rate: int) -> np.ndarray:
-    """Ambience + the sounds of the actions overlapping the window: float32 [L]."""
-    out = render_ambience(video.ambience, start, duration, sample_rate)
-    n_out = out.size
-    i0 = int(round(start * sample_rate))
+    """Background (bed + off-screen events) + the sounds of the visible actions overlapping
+    the window, clipped to +-0.99: float32 [L]."""
+    out = render_background_audio(video, categories, start, duration, sample_rate)
     for n in video.narrations:
         a = n.start + APPROACH_S
         if n.end - APPROACH_S <= start or a >= start + duration:
             continue
         snd = _action_sound(video, n, categories, vocab, sample_rate)
-        if snd.size == 0:
-            continue
-        j0 = int(round(a * sample_rate)) - i0  # where the sound starts in the window
-        lo, hi = max(j0, 0), min(j0 + snd.size, n_out)
-        if hi > lo:
-            out[lo:hi] += snd[lo - j0:hi - j0]
+        if snd.size:
+            _add_at(out, snd, a, start, sample_rate)
     return np.clip(out, -0.99, 0.99)

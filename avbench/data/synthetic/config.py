@@ -85,8 +85,12 @@ class WorldConfig:
 
     # -- actions (Ego4D) ------------------------------------------------------------
     sounding_verb_rate: float = 0.5  # P(a narration's verb makes sound)
-    ambience_db: tuple[float, float] = (-42.0, -30.0)  # RMS of the ambient bed, dBFS
-    action_db: tuple[float, float] = (-22.0, -14.0)  # RMS of an action sound while active
+    # per-video RMS of the ambient bed, dBFS (actions.ActionSoundLevels holds the rest of the
+    # loudness model; actions are set relative to this bed)
+    ambience_db: tuple[float, float] = (-48.0, -22.0)
+    # NOT READ since the session-7 recalibration (an action's level is relative to its video's
+    # bed: actions.ActionSoundLevels.action_snr_db); kept so data written before still parses
+    action_db: tuple[float, float] = (-22.0, -14.0)
     workspace_objects: tuple[int, int] = (3, 5)  # objects on the table of a long video
 
     def __post_init__(self) -> None:

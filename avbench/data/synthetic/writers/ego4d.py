@@ -13,7 +13,9 @@ sources are in that module's docstring)::
       synthetic_scenes.jsonl         planted truth, one object per clip
 
 World: each long video comes from ``world.sample_long_video`` (a persistent ambient
-sound for the whole video and ``clips_per_video`` narrated actions); each clip is
+sound for the whole video, off-screen events and ``clips_per_video`` narrated actions,
+at the levels of ``actions.LEVELS``; :func:`plan` samples them all, without media, for
+the writer and for ``calibration.ego4d_energy_auc``); each clip is
 ``world.render_action_clip`` over ``narration_time +- clip_seconds / 2`` shifted to stay
 inside the video - the rule of ``extract_ego4d_clips.py`` - at the preset's size, fps
 and clip length, written as one mp4 (H.264 + AAC mono at the preset's sample rate).
@@ -35,6 +37,12 @@ Table values (synthetic truth where the real column is a measurement):
   dataset docstring for why);
 * ``speech``, ``background_music``, ``traffic_noise``, ``wind_noise``: the world
   renders none of these, so ``0.0`` (the real columns are tagger probabilities).
+
+``synthetic_scenes.jsonl`` also records per clip the action's ``snr_db`` over the bed
+(sounding verbs), the overlapping off-screen events (``offscreen``: their categories;
+``offscreen_events``: kind, times, level) and three levels of the media window:
+``audio_rms`` (the clip), ``ambience_rms`` (the bed alone) and ``background_rms`` (bed +
+off-screen events: the clip without its visible action).
 
 Splits are by long video: ``test_fraction`` of the videos (at least one) go to the
 test table, the rest to the training table, from which the loader holds out its val
@@ -58,6 +66,7 @@ from avbench.atomic_io import atomic_path
 from avbench.data.datasets.ego4d import CLIPS_DIR, val_videos
 from avbench.data.datasets.ego4d_narrations import EGO4D_FPS, NARRATION_FILE
 from avbench.data.datasets.ego4d_tables import COLUMNS, TEST_TABLE_NAMES, TRAIN_TABLE_NAMES, clip_id
+from avbench.data.synthetic.actions import levels_of, render_background_audio
 from avbench.data.synthetic.media import write_mp4
 from avbench.data.synthetic.parallel import map_progress
 from avbench.data.synthetic.presets import Preset
@@ -117,19 +126,61 @@ class _ClipJob:
 
 
 def _render_clip(job: _ClipJob) -> dict[str, float]:
-    """Render and write one clip; return its audio level and the ambience-only level."""
+    """Render and write one clip; return its audio level, the level of the same window's
+    ambient bed alone and of the bed + off-screen events (the clip without its action)."""
     world = _world(job.seed, job.image_size, job.sample_rate)
     frames, audio = world.render_action_clip(
         job.video, job.start, job.duration, job.fps, job.image_size, job.sample_rate
     )
     write_mp4(job.path, frames, job.fps, audio, job.sample_rate)
-    # the same window of the video's ambient bed alone (what a silent action sounds like)
     ambience = world.render_ambience(job.video, job.start, job.duration, job.sample_rate)
-    return {"audio_rms": _rms(audio), "ambience_rms": _rms(ambience)}
+    background = render_background_audio(job.video, world.categories, job.start, job.duration,
+                                         job.sample_rate)
+    return {"audio_rms": _rms(audio), "ambience_rms": _rms(ambience),
+            "background_rms": _rms(background)}
 
 
 def _fmt(x: float) -> str:
     return repr(float(x))
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedVideo:
+    """One long video of the plan: its content and where it goes."""
+
+    index: int
+    video: Any  # LongVideo
+    table: str  # "train" | "test"
+    split: str  # "train" | "val" | "test" (the loader's val hold-out by hash)
+
+
+def plan(preset: Preset, seed: int) -> tuple[Any, list[PlannedVideo]]:
+    """``(world, videos)``: every long video of ``preset`` for world ``seed``, sampled and
+    assigned to its table and split exactly as :func:`write` writes them (no media).
+
+    Raises:
+        ValueError: the preset has fewer than 3 Ego4D videos.
+    """
+    counts = preset.counts[DATASET]
+    n_videos, per_video = int(counts["videos"]), int(counts["clips_per_video"])
+    if n_videos < 3:
+        raise ValueError(f"preset {preset.name!r}: ego4d needs >= 3 videos (train, val, test)")
+    world = _world(seed, preset.image_size, preset.sample_rate)
+    rng = np.random.default_rng([seed, 0xE604D])
+    uids = [_video_uid(rng) for _ in range(n_videos)]
+    n_test = max(1, int(round(n_videos * TEST_FRACTION)))
+    order = rng.permutation(n_videos)
+    test_set = {uids[i] for i in order[:n_test]}
+    val_set = val_videos([u for u in uids if u not in test_set], VAL_FRACTION)
+    duration = per_video * SECONDS_PER_NARRATION + float(preset.clip_seconds)
+    out = []
+    for v, uid in enumerate(uids):
+        video = world.sample_long_video(np.random.default_rng([seed, 0xE604D, v]),
+                                        duration, per_video, uid)
+        table = "test" if uid in test_set else "train"
+        split = "test" if table == "test" else ("val" if uid in val_set else "train")
+        out.append(PlannedVideo(v, video, table, split))
+    return world, out
 
 
 def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> dict[str, Any]:
@@ -137,31 +188,18 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     counts = preset.counts[DATASET]
-    n_videos, per_video = int(counts["videos"]), int(counts["clips_per_video"])
-    if n_videos < 3:
-        raise ValueError(f"preset {preset.name!r}: ego4d needs >= 3 videos (train, val, test)")
     clip_seconds = float(preset.clip_seconds)
-    world = _world(seed, preset.image_size, preset.sample_rate)
+    world, planned = plan(preset, seed)
     vocab = world.actions
     verb_index = {v.name: i for i, v in enumerate(vocab.verbs)}
     noun_index = {n: i for i, n in enumerate(vocab.nouns)}
-
-    rng = np.random.default_rng([seed, 0xE604D])
-    uids = [_video_uid(rng) for _ in range(n_videos)]
-    n_test = max(1, int(round(n_videos * TEST_FRACTION)))
-    order = rng.permutation(n_videos)
-    test_set = {uids[i] for i in order[:n_test]}
-    train_uids = [u for u in uids if u not in test_set]
-    val_set = val_videos(train_uids, VAL_FRACTION)
 
     narrations: dict[str, Any] = {}
     rows: dict[str, list[dict[str, str]]] = {"train": [], "test": []}
     scenes: list[dict[str, Any]] = []
     jobs: list[_ClipJob] = []
-    duration = per_video * SECONDS_PER_NARRATION + clip_seconds
-    for v, uid in enumerate(uids):
-        video = world.sample_long_video(np.random.default_rng([seed, 0xE604D, v]),
-                                        duration, per_video, uid)
+    for pv in planned:
+        v, video, uid = pv.index, pv.video, pv.video.uid
         source = f"narration_pass_{1 + v % 2}"
         other = f"narration_pass_{2 - v % 2}"
         listed = sorted(video.narrations, key=lambda n: n.time)
@@ -180,12 +218,12 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
             },
             other: {"narrations": [], "summaries": []},
         }
-        table = "test" if uid in test_set else "train"
-        split = "test" if table == "test" else ("val" if uid in val_set else "train")
+        table, split = pv.table, pv.split
         for ind, n in enumerate(listed):
             cid = clip_id(uid, source, ind)
             rel = f"{uid}/{cid}.mp4"
             m0, m1 = media_window(float(n.time), clip_seconds, float(video.duration))
+            events = [e for e in video.offscreen if e.end > m0 and e.start < m1]
             jobs.append(_ClipJob(seed, preset.image_size, preset.sample_rate, int(preset.fps),
                                  video, m0, m1 - m0, str(root / CLIPS_DIR / rel)))
             v_idx = verb_index.get(n.verb)
@@ -213,9 +251,12 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
                 "split": split,
                 "table": table,
                 "labels": [] if v_idx is None else [v_idx],
-                "offscreen": [],
+                "offscreen": sorted({e.category for e in events}),
+                "offscreen_events": [
+                    {"category": e.category, "kind": e.kind, "start": e.start, "end": e.end,
+                     "level_db": e.level_db} for e in events],
                 "cooccurring": [],
-                "snr_db": None,
+                "snr_db": float(n.snr_db) if n.sounding else None,
                 "video_uid": uid,
                 "narration_source": source,
                 "narration_ind": ind,
@@ -258,11 +299,11 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
         "dataset": DATASET,
         "preset": preset.name,
         "seed": seed,
-        "videos": n_videos,
+        "videos": len(planned),
         "clips": len(scenes),
         "clips_per_split": n_by_split,
         "videos_per_split": {
-            "train": len(train_uids) - len(val_set), "val": len(val_set), "test": len(test_set),
+            sp: sum(1 for pv in planned if pv.split == sp) for sp in ("train", "val", "test")
         },
         "sounding_clips": sum(1 for x in scenes if x["sounding"]),
         "clip_seconds": clip_seconds,
@@ -273,6 +314,7 @@ def write(root: Path, preset: Preset, seed: int, *, progress: bool = True) -> di
     meta = {
         **summary,
         "world_config": world.config.to_dict(),
+        "action_sound_levels": levels_of(world.config).to_dict(),
         "counts": dict(counts),
         "files": {"train_table": TRAIN_TABLE, "test_table": TEST_TABLE,
                   "narrations": NARRATION_FILE, "clips_dir": CLIPS_DIR, "scenes": SCENES_FILE},

@@ -220,7 +220,8 @@ class Runner:
                 bench = B.get_benchmark(bname)
                 app = B.applicability(baseline, bench)
                 if not app.applicable:
-                    self.summary.skipped.append((f"{bname}/{jid}", app.reason or ""))
+                    if not fitted:  # a fitted baseline is not in the suite: no skip to report
+                        self.summary.skipped.append((f"{bname}/{jid}", app.reason or ""))
                     continue
                 try:
                     data_cfg = self.configs.eval_data_cfg(bname)

@@ -253,6 +253,20 @@ def _task_figures(benchmark: str, ok: pd.DataFrame, colors: dict[Any, Any],
     return out
 
 
+def _task_files(benchmark: str, ok: pd.DataFrame, colors: dict[Any, Any], store: ResultStore,
+                out_dir: Path) -> list[Path]:
+    """Files (not figures) of every task of the benchmark, e.g. generated wavs (a failing
+    hook is logged)."""
+    rows = plot_rows(ok, colors, store)
+    out: list[Path] = []
+    for spec in task_specs(benchmark, [r for row in rows for r in row.records]):
+        try:
+            out += spec.leaderboard_files(benchmark, rows, out_dir)
+        except Exception as err:  # noqa: BLE001 - the tables are the product
+            log.warning("%s: %s files failed: %s", benchmark, spec.task, err)
+    return out
+
+
 # --- all figures of one suite ------------------------------------------------------------------
 def write_plots(dest: str | Path, runs: pd.DataFrame, store: ResultStore) -> list[PlotFile]:
     """Write every figure of one suite into ``<dest>/plots/``; returns what was written.
@@ -296,6 +310,7 @@ def write_plots(dest: str | Path, runs: pd.DataFrame, store: ResultStore) -> lis
         if not ok.empty:
             for slug, fig in _task_figures(bench, ok, colors, store):
                 emit(slug, bench, lambda fig=fig: fig)
+            _task_files(bench, ok, colors, store, plots)
         emit("bars", bench, lambda b=bench, i=info: plot_bars(
             b, i["main_score"], bool(i["main_lower"]), scores[scores["benchmark"] == b], colors))
     emit("overview", None, lambda: plot_overview(benchmarks, scores, colors))

@@ -11,6 +11,7 @@ graph_recovery         GraphRecoveryTask         :mod:`.graph_recovery`
 linear_probe           LinearProbeTask           :mod:`.linear_probe`
 prompted_segmentation  PromptedSegmentationTask  :mod:`.prompted_segmentation`
 disentanglement        DisentanglementTask       :mod:`.disentanglement`
+generation             GenerationTask            :mod:`.generation` (+ gallery)
 =====================  ========================  =========================================
 
 A new kind is a new module with a :class:`TaskSpec` subclass decorated with
@@ -28,6 +29,7 @@ from avbench.benchmarks.tasks.base import (
 )
 from avbench.benchmarks.tasks.discovery import DiscoveryTask
 from avbench.benchmarks.tasks.disentanglement import DisentanglementTask
+from avbench.benchmarks.tasks.generation import GenerationTask
 from avbench.benchmarks.tasks.graph_recovery import GraphRecoveryTask
 from avbench.benchmarks.tasks.linear_probe import LinearProbeTask
 from avbench.benchmarks.tasks.localization import LocalizationTask
@@ -40,6 +42,7 @@ __all__ = [
     "DiscoveryTask",
     "DisentanglementTask",
     "GalleryCollector",
+    "GenerationTask",
     "GraphRecoveryTask",
     "LinearProbeTask",
     "LocalizationTask",

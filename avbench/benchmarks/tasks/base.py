@@ -114,6 +114,13 @@ class TaskSpec(BaseModel):
         """
         return []
 
+    def leaderboard_files(self, benchmark: str, rows: Sequence[PlotRow],
+                          out_dir: Path) -> list[Path]:
+        """Extra leaderboard files of this task on ``benchmark`` written into ``out_dir``
+        (the leaderboard's ``plots/``; e.g. generated audio as wav), named
+        ``<benchmark>_*``. Default: none."""
+        return []
+
 
 class TaskRunner:
     """Evaluates one task: per-batch :meth:`update`, then :meth:`compute` the numbers.

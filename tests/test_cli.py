@@ -217,6 +217,9 @@ def test_fit_without_a_training_batch_is_an_error(vggsound_root: Path, tmp_path,
     assert "training clips" in err and "--data.batch_size" in err
     clips = int(err.split(" training clips")[0].split()[-1])
     assert 0 < clips <= n_train < 64
+    # the suggested batch size gives at least one full batch
+    suggested = int(err.split("pass --data.batch_size ")[1].split()[0])
+    assert 0 < suggested <= clips
 
 
 def test_fit_logs_metrics_to_csv_by_default(vggsound_root: Path, tmp_path):

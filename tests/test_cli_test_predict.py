@@ -234,3 +234,10 @@ def test_an_out_of_range_seed_is_a_usage_error(tiny_vggsound, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "--seed_everything -1 is out of range" in err and "Traceback" not in err
     assert not (tmp_path / "w").exists()  # nothing trained, nothing written
+
+
+def test_a_checkpoint_of_another_model_class_is_refused(fitted, tiny_vggsound, tmp_path, capsys):
+    ckpt = _ezvsl_checkpoint(fitted)
+    code = main(["test", *_args("lvs", tiny_vggsound, tmp_path / "w"), "--ckpt_path", str(ckpt)])
+    err = capsys.readouterr().err
+    assert code == 1 and "holds a EZVSL, the config names LVS" in err and "Traceback" not in err

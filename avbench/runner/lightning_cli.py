@@ -60,7 +60,11 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 
 from avbench.models.base import AVModel, FitStage
-from avbench.runner.checkpointing import LIGHTNING_CKPT_NAMES, check_checkpoint_file
+from avbench.runner.checkpointing import (
+    LIGHTNING_CKPT_NAMES,
+    CheckpointFileError,
+    check_checkpoint_file,
+)
 from avbench.runner.fit_checks import FitCheckError, FitChecks, FitFinding
 from avbench.runner.fit_stages import FitStageProgress, fit_stages_of, run_fit_stages
 from avbench.runner.results import code_version, sha256_of
@@ -96,10 +100,17 @@ def nothing_trained(err: FitCheckError, datamodule: Any) -> FitCheckError:
     """``err`` with the datamodule's batch size, ``drop_last_train`` and clip count in its message."""
     bs = getattr(datamodule, "batch_size", None)
     drop = getattr(datamodule, "drop_last_train", None)
+    try:
+        n = len(datamodule.dataset("train"))
+    except Exception:  # a message helper must not hide the real error
+        n = None
+    if n:  # the largest power of two that gives a full batch
+        fix = f"--data.batch_size {2 ** (n.bit_length() - 1)} (at most the {n} training clips)"
+    else:
+        fix = "a smaller --data.batch_size (the tiny preset has few clips per split)"
     hint = (f"{type(datamodule).__name__}(root={getattr(datamodule, 'root', '?')}) has "
-            f"{_training_clips(datamodule)}, batch_size {bs}, drop_last_train {drop}: pass a "
-            "smaller --data.batch_size (e.g. --data.batch_size 8 on the tiny preset) or "
-            "--data.drop_last_train false")
+            f"{_training_clips(datamodule)}, batch_size {bs}, drop_last_train {drop}: pass "
+            f"{fix} or --data.drop_last_train false")
     findings = [FitFinding(f.code, f"{f.message}. {hint}", f.fatal)
                 if f.code == "no-optimizer-step" else f for f in err.findings]
     return FitCheckError(findings)
@@ -159,7 +170,32 @@ class AVBenchCLI(LightningCLI):
         ckpt_path = self.config[sub].get("ckpt_path") if sub else None
         if ckpt_path and Path(ckpt_path).is_file():
             check_checkpoint_file(ckpt_path)
+            self._check_checkpoint_model(ckpt_path, self.config[sub].get("model"))
         super()._parse_ckpt_path()
+
+    @staticmethod
+    def _check_checkpoint_model(ckpt_path: str, model_cfg: Any) -> None:
+        """Refuse a checkpoint whose recorded model class is not the configured one
+        (LightningCLI would otherwise swap the model silently for the checkpoint's).
+
+        Raises:
+            CheckpointFileError: the checkpoint names another model class.
+        """
+        import torch
+
+        want = model_cfg.get("class_path") if hasattr(model_cfg, "get") else None
+        if not want:
+            return
+        try:
+            hp = torch.load(ckpt_path, weights_only=True, map_location="cpu").get(
+                "hyper_parameters", {})
+        except Exception:  # unreadable hyperparameters: restore_weights reports the file
+            return
+        have = hp.get("_class_path") if isinstance(hp, dict) else None
+        if have and have.rsplit(".", 1)[-1] != str(want).rsplit(".", 1)[-1]:
+            raise CheckpointFileError(f"checkpoint {ckpt_path!r} holds a {have.rsplit('.', 1)[-1]}, "
+                                      f"the config names {str(want).rsplit('.', 1)[-1]}: give that "
+                                      "model's config or its own checkpoint")
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """LightningCLI's Trainer with the model's ``trainer_arguments`` over the config.

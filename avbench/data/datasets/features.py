@@ -138,12 +138,20 @@ def read_feature_split(path: Path, split: str) -> dict[str, Any]:
 
 
 def stored_splits(path: Path) -> tuple[str, ...]:
-    """Splits a feature file stores (``lab_<split>`` present)."""
+    """Splits a feature file stores (``lab_<split>`` present).
+
+    Raises:
+        MissingFileError: no file. CorruptMediaError: not a readable HDF5 file (truncated).
+    """
     import h5py
 
     if not path.is_file():
         raise MissingFileError(path, "feature file does not exist")
-    with h5py.File(path, "r") as h5:
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as err:
+        raise CorruptMediaError(path, f"not a readable HDF5 file ({err})") from err
+    with h5:
         return tuple(s for s in SPLITS if LABEL_KEY.format(s) in h5)
 
 

@@ -11,8 +11,8 @@ SUITE  ?= avbench/configs/suites/synthetic.yaml
 RESULTS ?= results
 STANDINS ?= standins
 # the pretrained stand-ins the default suite and the feature-file writers need (docs/pretrained.md)
-STANDIN_NAMES := image-resnet18 audio-resnet18 text-encoder
-DATASETS := vggsound flickr avsbench ave vegas ego4d epic_sounds
+STANDIN_NAMES := image-resnet18 audio-resnet18 text-encoder image-vit audio-transformer
+DATASETS := vggsound flickr avsbench ave vegas ego4d epic_sounds spoken_captions ade20k_prompted
 
 .PHONY: install test test-slow lint leaderboard leaderboard-generation synth standins bench clean
 

@@ -9,6 +9,12 @@ A model declares in ``meta.capabilities`` the methods it implements
 - ``segment(batch) -> [B,T,H,W]`` mask logits (AVSBench heads)
 - ``sounding_score(batch) -> [B]`` (MC3), ``class_graph() -> adjacency`` (ILI),
   ``prompted_heatmap`` (DenseAV), ``generate_audio`` (AV-LDM)
+- ``pairwise_score``: a model whose own cross-modal score is not a cosine of global
+  embeddings (DenseAV's dense retrieval score) implements two methods:
+  ``pairwise_features(batch) -> {name: [B, ...]}`` (per-sample tensors, the same
+  trailing shape in every batch) and ``pairwise_score(audio_features, visual_features)
+  -> [A, V]`` (rows audio), where each argument is such a dict with rows concatenated
+  over batches; the ``retrieval`` task's ``score: model`` ranks a whole gallery with it
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ Capability = Literal[
     "class_graph",
     "prompted_heatmap",
     "generate_audio",
+    "pairwise_score",
 ]
 CAPABILITIES: frozenset[str] = frozenset(get_args(Capability))
 

@@ -1,6 +1,7 @@
 """``spoken-captions-retrieval`` (DenseAV's R@1/5/10 in both directions): the existing
 retrieval task with instance relevance on the spoken-captions test split, scored through
-``evaluate`` by a planted-pair reader (perfect) and an untrained DenseAV."""
+``evaluate`` by a planted-pair reader (perfect, embedding cosine) and an untrained DenseAV
+(its own dense score, ``score: model``)."""
 
 from __future__ import annotations
 
@@ -67,8 +68,20 @@ def test_pair_reader_is_perfect_and_untrained_denseav_runs(captions_root):
                                   "num_conv_pos_embedding_groups": 2,
                                   "feat_extract_norm": "layer", "do_stable_layer_norm": True})
     res = evaluate(model, "spoken-captions-retrieval", dm, progress=False, raise_errors=True)
-    assert res.status == "ok" and res.tasks[0].capability_used == "embed"
+    # ranked by DenseAV's own dense score (score: model), as the reference's calc_recalls
+    assert res.status == "ok" and res.tasks[0].capability_used == "pairwise_score"
     assert 0.0 <= res.metrics["a2v_r1"] <= res.metrics["a2v_r5"] <= 1.0
+    # R@1 by hand from the whole test split's score matrix (rows audio, own pair diagonal)
+    model.eval()
+    items = [dm.dataset("test")[i] for i in range(n)]
+    whole = {k: torch.stack([it[k] for it in items]) for k in ("image", "audio", "audio_mask")}
+    with torch.no_grad():
+        sim = model.retrieval_scores(whole)
+    own = sim.diagonal()
+    a2v = ((sim > own[:, None]).sum(1) == 0).float().mean()  # no ties in float scores
+    v2a = ((sim > own[None, :]).sum(0) == 0).float().mean()
+    assert res.metrics["a2v_r1"] == pytest.approx(float(a2v))
+    assert res.metrics["v2a_r1"] == pytest.approx(float(v2a))
     # R@10 needs a gallery of more than 10 (the tiny test split has fewer): left out, named
     if n <= 10:
         assert "a2v_r10" not in res.metrics and "a2v_r10" in res.tasks[0].info["undefined"]

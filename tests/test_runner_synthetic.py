@@ -94,14 +94,17 @@ def test_default_suite_configs_resolve_and_every_model_has_benchmarks():
     from avbench.runner.suite import component_config, expand
 
     suite = load_suite("synthetic")
-    # DenseAV (issue 14) and AV-LDM (issue 17) join once their benchmarks are timed in the suite
-    pending = {"denseav", "avldm"}
+    # AV-LDM (issue 17) runs in its own suite
+    pending = {"avldm"}
     assert {m.name for m in suite.models} == set(REGISTRY) - pending
     assert len(suite.seeds) >= 2
     n_datasets = {m.name: len(suite.datasets_for(m)) for m in suite.models}
     assert n_datasets["ili"] == 2 and all(n == 1 for k, n in n_datasets.items() if k != "ili")
     assert [d.name for d in suite.datasets_for(next(m for m in suite.models if m.name == "mc3"))] \
         == ["ego4d"]
+    assert [d.name for d in suite.datasets_for(next(m for m in suite.models
+                                                    if m.name == "denseav"))] \
+        == ["mixed_speech_sound"]
     assert len(expand(suite)) == sum(n_datasets.values()) * len(suite.seeds)
     for name, spec in suite.benchmarks.items():
         if spec.dataset is None:

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from avbench.benchmarks import BENCHMARKS
-from avbench.runner.suite import Suite, expand, load_suite
+from avbench.runner.suite import Suite, component_config, expand, load_suite
 
 
 @pytest.fixture
@@ -68,13 +68,27 @@ def test_default_suite_jobs(restore_benchmarks):
     ILI trains on the two feature files and is scored on their own benchmarks."""
     suite = load_suite("synthetic")
     jobs = expand(suite)
-    ssl = [j for j in jobs if j.model.name not in ("ili", "mc3")]
+    ssl = [j for j in jobs if j.model.name not in ("ili", "mc3", "denseav")]
     assert [j.id for j in ssl] == [f"{m}.vggsound.seed{s}" for m in ("ezvsl", "fnac", "slavc", "lvs", "jsa")
                                    for s in (0, 1)]
     vgg = ["vggss", "vggss-mismatched", "flickr-test", "avsbench-s4", "avsbench-ms3",
            "ave-retrieval", "vegas-retrieval", "ego4d-discovery", "ego4d-retrieval",
-           "ego4d-action-retrieval", "epic-sounds-probe"]
+           "ego4d-action-retrieval", "epic-sounds-probe", "ade20k-speech-prompted",
+           "ade20k-sound-prompted"]
     assert all(list(j.benchmarks) == vgg for j in ssl)
+    # DenseAV: two heads on mixed speech + sound, its benchmarks and the SSL localization ones
+    dense = {j.id: j for j in jobs if j.model.name == "denseav"}
+    assert set(dense) == {f"denseav.mixed_speech_sound.seed{s}" for s in (0, 1)}
+    assert all(j.benchmarks == ("mixed-disentanglement", "ade20k-speech-prompted",
+                                "ade20k-sound-prompted", "spoken-captions-retrieval", "vggss",
+                                "flickr-test") for j in dense.values())
+    # the prompted benchmarks' datamodules: speech and sound layouts of the same root
+    for name, kind in (("ade20k-speech-prompted", "speech"), ("ade20k-sound-prompted", "sound")):
+        cfg = component_config(suite.benchmarks[name], "data", suite.source)
+        assert cfg["init_args"]["kind"] == kind
+    mixed = component_config(next(d for d in suite.datasets if d.name == "mixed_speech_sound"),
+                             "data", suite.source)
+    assert mixed["class_path"].endswith("MixedSpeechSoundDataModule")
     mc3 = {j.id: j.benchmarks for j in jobs if j.model.name == "mc3"}
     assert mc3 == {f"mc3.ego4d.seed{s}": ("ego4d-discovery", "ego4d-retrieval",
                                           "ego4d-action-retrieval", "epic-sounds-probe")

@@ -11,7 +11,9 @@ really has it:
 - ``localize(batch) -> [B,h,w]``, a sound-source heat map at feature
   resolution (the evaluator upsamples, min-max normalises and binarises);
 - ``sounding_score(batch) -> [B]``, ``class_graph() -> adjacency``,
-  ``prompted_heatmap``, ``generate_audio``: method-specific extras.
+  ``prompted_heatmap``, ``generate_audio``, ``pairwise_score`` (a model's own
+  audio x visual score matrix for retrieval): method-specific extras
+  (:mod:`avbench.capabilities`).
 
 How a model is trained (read by the runner and by ``avbench fit``):
 

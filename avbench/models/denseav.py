@@ -30,7 +30,9 @@ Similarity (avbench/nn/dense_similarity.py)
     ``S[i,j,k,y,x,t] = <a_k(i,t), v_k(j,y,x)>``; training score
     ``s(i,j)`` = masked mean over non-silent t of max over (k, y, x); the
     evaluation (retrieval) score sums the per-head scores. Computed in chunks
-    of the image batch.
+    of the image batch. ``image_agg`` / ``time_agg`` switch the image and time
+    reductions of both scores (the paper's aggregation ablation). Capability
+    ``pairwise_score`` ranks a whole retrieval gallery with the evaluation score.
 
 Loss (``LitAVAligner.loss``; every term logged by name, total =
 ``nce + sum_r weight_r * term_r``)
@@ -87,9 +89,9 @@ from torch import nn
 from avbench.models.base import AVModel, FitStage, ModelMeta, register
 from avbench.nn.dense_similarity import (
     aggregate_similarity,
+    aggregate_volume,
     masked_time_mean,
     paired_volume,
-    retrieval_scores,
     split_heads,
 )
 from avbench.nn.distributed import all_gather_no_grad, gather_with_offset
@@ -230,6 +232,12 @@ class DenseAV(AVModel):
         extra_audio_masking / audio_window_prob / audio_window_min_seconds: keep a random
             window (>= 0.5 s) of the clip with probability 0.5, zeros elsewhere.
         gather_negatives: contrast against every rank's clips under DDP.
+        image_agg / time_agg: reduction of the similarity volume over image tokens and over
+            audio time in the training AND the evaluation (retrieval, per-head) scores:
+            ``"max"`` / ``"mean"`` is the reference's "max image, mean audio" (``misa``);
+            ``"mean"``/``"mean"`` (``sisa``) and ``"max"``/``"max"`` (``mima``) are the
+            paper's aggregation ablations. ``localize`` and ``prompted_heatmap``'s maps do
+            not depend on them.
         chunk_size: images per slice of the similarity volume.
         aligner_steps / aligner_lr: first stage length and lr (3,000 steps, 5e-5).
         warmup_steps: linear lr warm-up at the start of each stage (1,000).
@@ -245,7 +253,7 @@ class DenseAV(AVModel):
         paper="Separating the Chirp from the Chat: Self-supervised Visual Grounding of Sound "
               "and Language (Hamilton et al., CVPR 2024)",
         year=2024,
-        capabilities=frozenset({"embed", "localize", "prompted_heatmap"}),
+        capabilities=frozenset({"embed", "localize", "prompted_heatmap", "pairwise_score"}),
         reference_code="https://github.com/mhamilton723/DenseAV",
     )
 
@@ -283,6 +291,8 @@ class DenseAV(AVModel):
         audio_window_prob: float = 0.5,
         audio_window_min_seconds: float = 0.5,
         gather_negatives: bool = True,
+        image_agg: Literal["max", "mean"] = "max",
+        time_agg: Literal["mean", "max"] = "mean",
         chunk_size: int = 8,
         aligner_steps: int = 3000,
         aligner_lr: float = 5e-5,
@@ -336,6 +346,10 @@ class DenseAV(AVModel):
         self.audio_window_prob, self.audio_window_min_seconds = (audio_window_prob,
                                                                  audio_window_min_seconds)
         self.gather_negatives, self.chunk_size = gather_negatives, chunk_size
+        if image_agg not in ("max", "mean") or time_agg not in ("mean", "max"):
+            raise ValueError(f"image_agg must be max|mean and time_agg mean|max, got "
+                             f"{image_agg!r}, {time_agg!r}")
+        self.image_agg, self.time_agg = image_agg, time_agg
         self.aligner_steps, self.aligner_lr = aligner_steps, aligner_lr
         self.warmup_steps, self.grad_clip = warmup_steps, grad_clip
         self.precision, self.adam_eps, self.sample_rate = precision, adam_eps, sample_rate
@@ -564,14 +578,31 @@ class DenseAV(AVModel):
         else:
             audio_all, image_all, mask_all, offset = audio, image, amask, 0
         w_inv = self.inverse_temperature()
-        a2v = w_inv * aggregate_similarity(audio, image_all, amask, chunk_size=self.chunk_size)
+        a2v = w_inv * self.training_scores(audio, image_all, amask)
         if audio_all.shape[0] == audio.shape[0]:  # one process: the same matrix, transposed
             v2a = a2v.t()
         else:  # the gathered audios against the local images
-            v2a = w_inv * aggregate_similarity(audio_all, image, mask_all,
-                                               chunk_size=self.chunk_size).t()
+            v2a = w_inv * self.training_scores(audio_all, image, mask_all).t()
         loss = 0.5 * (info_nce_logits(a2v, offset) + info_nce_logits(v2a, offset))
         return loss, {"inv_temperature": w_inv.detach()}
+
+    def training_scores(self, audio: torch.Tensor, image: torch.Tensor,
+                        audio_mask: torch.Tensor) -> torch.Tensor:
+        """The training score ``[A, V]`` of head-split ``audio [A,K,C,T]`` and ``image
+        [V,K,C,h,w]``: heads max-combined, ``image_agg`` over image tokens, ``time_agg`` over
+        the non-silent audio tokens (default: the reference's "max image, mean audio")."""
+        return aggregate_similarity(audio, image, audio_mask, image_reduce=self.image_agg,
+                                    time_reduce=self.time_agg, chunk_size=self.chunk_size)
+
+    def head_scores(self, audio: torch.Tensor, image: torch.Tensor, audio_mask: torch.Tensor,
+                    per_head: bool = False) -> torch.Tensor:
+        """The evaluation score (reference ``calc_recalls``): per head, ``image_agg`` over image
+        tokens and ``time_agg`` over non-silent time, summed over heads ``[A, V]`` (or ``[A, V,
+        K]`` with ``per_head``)."""
+        scores = aggregate_similarity(audio, image, audio_mask, image_reduce=self.image_agg,
+                                      time_reduce=self.time_agg, max_heads=False,
+                                      chunk_size=self.chunk_size)
+        return scores if per_head else scores.sum(-1)
 
     def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """``{"total", "nce", "nonneg", "silence", "neg_audio", "tv", "cal_balance",
@@ -657,13 +688,39 @@ class DenseAV(AVModel):
         """DenseAV's retrieval score of every audio against every image of the batch, ``[B, B]``
         (rows audio; per-head scores summed), or ``[B, B, K]`` with ``per_head``."""
         f = self._eval_features(batch)
-        return retrieval_scores(f["audio"], f["image"], f["audio_mask"], self.chunk_size, per_head)
+        return self.head_scores(f["audio"], f["image"], f["audio_mask"], per_head)
+
+    def pairwise_features(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """Capability ``pairwise_score``, part 1: the evaluation features of a batch,
+        ``{"audio": [B,K,C,T], "audio_mask": [B,T] (float, 1 = non-silent), "visual":
+        [B,K,C,h,w]}`` (the retrieval task keeps them for the whole gallery)."""
+        f = self._eval_features(batch)
+        return {"audio": f["audio"], "audio_mask": f["audio_mask"].float(), "visual": f["image"]}
+
+    def pairwise_score(self, audio_features: Mapping[str, torch.Tensor],
+                       visual_features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Capability ``pairwise_score``, part 2: DenseAV's retrieval score (:meth:`head_scores`,
+        summed over heads) of every audio of ``audio_features`` against every image of
+        ``visual_features`` (dicts of :meth:`pairwise_features`, rows concatenated over
+        batches), ``[A, V]``, rows audio. Chunked over images (``chunk_size``)."""
+        return self.head_scores(audio_features["audio"], visual_features["visual"],
+                                audio_features["audio_mask"] > 0.5)
 
     def localize(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """``[B, h, w]``: own-pair similarity, heads max-combined, masked mean over the clip."""
         f = self._eval_features(batch)
         paired = paired_volume(f["audio"], f["image"])  # [B,K,h,w,T]
         return masked_time_mean(paired.max(1).values, f["audio_mask"])
+
+    def _paired_head_scores(self, paired: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``[B, K]`` from the paired volume ``[B,K,h,w,T]``: the diagonal of
+        :meth:`head_scores` ``(per_head=True)`` (``image_agg`` then masked ``time_agg``)."""
+        flat = paired.flatten(2, 3)
+        red = flat.max(2).values if self.image_agg == "max" else flat.mean(2)
+        if self.time_agg == "mean":
+            return masked_time_mean(red, mask)
+        return aggregate_volume(red[:, None, :, None, None, :], mask, image_reduce="max",
+                                time_reduce="max", max_heads=False)[:, 0]
 
     def prompted_heatmap(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """Per-head, per-audio-token heat maps of each image prompted by its own audio.
@@ -677,13 +734,14 @@ class DenseAV(AVModel):
             token's centre in seconds (to average over a word's timing);
             ``audio_mask [B, T]`` (bool, non-silent tokens); ``head_scores [B, K]``: each
             head's score of the clip with its own image, max over image tokens and masked
-            mean over time (the reference's ``get_pairwise_sims(agg_sim=True,
-            agg_heads=False)``; the diagonal of ``retrieval_scores(per_head=True)``), the
-            per-head activation of the disentanglement task.
+            mean over time at the default ``image_agg`` / ``time_agg`` (the reference's
+            ``get_pairwise_sims(agg_sim=True, agg_heads=False)``; the diagonal of
+            ``retrieval_scores(per_head=True)``), the per-head activation of the
+            disentanglement task.
         """
         f = self._eval_features(batch)
         paired = paired_volume(f["audio"], f["image"])  # [B,K,h,w,T]
         heat = paired.permute(0, 1, 4, 2, 3)
-        head_scores = masked_time_mean(paired.flatten(2, 3).max(2).values, f["audio_mask"])
+        head_scores = self._paired_head_scores(paired, f["audio_mask"])
         return {"heatmap": heat, "time_s": self.token_times(heat.shape[2]).to(heat.device),
                 "audio_mask": f["audio_mask"], "head_scores": head_scores}

@@ -24,6 +24,15 @@ directions each (``a2v, v2a, a2t, t2a, v2t, t2v``). ``missing_modality="skip"``
 leaves out the metrics of a modality that ``model.embed`` does not return (an
 audio-visual model has no ``text``): they are named in ``info["undefined"]``; the
 default ``"error"`` raises as before.
+
+Score: ``score="embedding"`` (default) ranks by the cosine of ``model.embed``'s global
+embeddings. ``score="model"`` ranks by the model's own pairwise score when it has the
+``pairwise_score`` capability (DenseAV: per head max over image tokens, mean over
+audio time, summed over heads, the reference's ``calc_recalls``): the task keeps every
+sample's ``model.pairwise_features(batch)`` (keyed by id, de-duplicated) and in
+``compute`` scores the whole gallery with ``model.pairwise_score(features, features)``
+``[A, V]``; a model without it falls back to the embedding cosine
+(``info["score"]`` says which was used). Audio-visual pairs only.
 """
 
 from __future__ import annotations
@@ -38,9 +47,16 @@ from pydantic import model_validator
 from torch import Tensor
 
 from avbench.benchmarks.tasks.base import TaskRunner, TaskSpec, register_task
+from avbench.benchmarks.tasks.sample_store import SampleStore
 from avbench.capabilities import Capability
+from avbench.metrics import NotScorableError
 from avbench.metrics._common import stable_key
-from avbench.metrics.retrieval import CrossModalRetrieval
+from avbench.metrics.retrieval import (
+    CrossModalRetrieval,
+    retrieval_scores,
+    retrieval_undefined,
+    trivial_recall,
+)
 
 if TYPE_CHECKING:
     from avbench.benchmarks.batch_outputs import BatchOutputs
@@ -115,6 +131,9 @@ class RetrievalTask(TaskSpec):
     (same action group, module docstring). ``modalities`` (every pair of the list)
     replaces ``pairs`` when given. ``missing_modality``: ``"skip"`` leaves out the
     metrics of modalities the model does not embed, ``"error"`` raises.
+    ``score``: ``"embedding"`` (cosine of ``embed``) or ``"model"`` (the model's
+    ``pairwise_score`` when it has it, else the cosine; ``requires`` becomes
+    ``("pairwise_score", "embed")``).
     New options left at their defaults are not dumped, so the protocol (hashed into
     every result's fingerprint) of the benchmarks defined before them is unchanged.
     """
@@ -128,7 +147,16 @@ class RetrievalTask(TaskSpec):
     label_key: Literal["label", "labels"] = "label"
     modalities: tuple[str, ...] | None = None
     missing_modality: Literal["error", "skip"] = "error"
-    omit_at_default: ClassVar[tuple[str, ...]] = ("modalities", "missing_modality")
+    score: Literal["embedding", "model"] = "embedding"
+    omit_at_default: ClassVar[tuple[str, ...]] = ("modalities", "missing_modality", "score")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_score_requires(cls, data: Any) -> Any:
+        """``score: model`` prefers the model's ``pairwise_score``, falling back to ``embed``."""
+        if isinstance(data, dict) and data.get("score") == "model" and "requires" not in data:
+            data = {**data, "requires": ("pairwise_score", "embed")}
+        return data
 
     @model_validator(mode="after")
     def _check_modalities(self) -> RetrievalTask:
@@ -141,6 +169,9 @@ class RetrievalTask(TaskSpec):
             if len({m[0] for m in self.modalities}) != len(self.modalities):
                 raise ValueError(f"modalities {list(self.modalities)} share a first letter "
                                  "(metric names use it: a2v, t2a, ...)")
+        if self.score == "model" and self.modality_pairs() != (("audio", "visual"),):
+            raise ValueError("score: model ranks audio against visual only; got pairs "
+                             f"{[list(p) for p in self.modality_pairs()]}")
         return self
 
     def modality_pairs(self) -> tuple[tuple[str, str], ...]:
@@ -187,6 +218,12 @@ class RetrievalRunner(TaskRunner):
         ]
         #: modalities the model does not embed (``missing_modality="skip"``), set on batch 1
         self.absent: set[str] | None = None
+        #: ``capability == "pairwise_score"``: every sample's pairwise features (made on batch 1)
+        self.store: SampleStore | None = None
+        self.model: Any = None
+        if spec.score == "model":
+            self.info["score"] = ("model.pairwise_score" if capability == "pairwise_score"
+                                  else "cosine of model.embed (the model has no pairwise_score)")
         if group:
             self.info["relevance"] = (
                 f"same {spec.relevance.replace('_', ' + ')} (verb = batch[{VERB_KEY!r}]"
@@ -209,6 +246,9 @@ class RetrievalRunner(TaskRunner):
         return torch.tensor([stable_key(g) for g in groups], dtype=torch.long)
 
     def update(self, out: BatchOutputs) -> None:
+        if self.capability == "pairwise_score":
+            self._update_pairwise(out)
+            return
         emb = out.embed()
         labels = self._labels(out.batch)
         wanted = {m for pair in self.spec.modality_pairs() for m in pair}
@@ -229,6 +269,61 @@ class RetrievalRunner(TaskRunner):
                 )
             m.update(emb[x], emb[y], labels, out.ids())
 
+    def _update_pairwise(self, out: BatchOutputs) -> None:
+        """Keep the batch's ``model.pairwise_features`` (and labels) per sample id."""
+        self.model = out.model
+        feats = dict(out.model.pairwise_features(out.batch))
+        labels = self._labels(out.batch)
+        if labels is not None:
+            feats["labels"] = labels
+        if self.store is None:
+            self.store = SampleStore(sorted(feats))
+        self.store.update(out.ids(), **feats)
+
+    def _compute_pairwise(self) -> dict[str, float]:
+        """R@k / MAP of the model's score matrix over the whole gallery (both directions).
+
+        Raises:
+            NotScorableError: no sample, or :func:`retrieval_undefined` on the gallery.
+        """
+        names = pair_metric_names("audio", "visual", self.spec.ks, self.spec.compute_map)
+        names += ["map"] if self.spec.compute_map else []
+        if self.store is None:
+            raise NotScorableError("no sample to retrieve", names)
+        values, n_dup = self.store.compute()
+        labels = values.pop("labels", None)
+        n = next(iter(values.values())).shape[0]
+        relevance = "instance" if self.spec.relevance == "instance" else "class"
+        reason = retrieval_undefined(labels, n, relevance)
+        if reason is not None:
+            raise NotScorableError(reason, names)
+        trivial = trivial_recall(self.spec.ks, n)
+        undefined = {f"{d}_r{k}": why for d in ("a2v", "v2a") for k, why in trivial.items()}
+        ks = [k for k in self.spec.ks if k not in trivial]
+        if not ks and not self.spec.compute_map:
+            raise NotScorableError("; ".join(trivial.values()), names)
+        device = getattr(self.model, "device", None)
+        feats = {k: v.to(device) for k, v in values.items()} if device is not None else values
+        with torch.no_grad():
+            sim = self.model.pairwise_score(feats, feats).double().cpu()  # [A, V], rows audio
+        if sim.shape != (n, n):
+            raise ValueError(f"model.pairwise_score returned {tuple(sim.shape)} for {n} samples")
+        # rank each row of the score matrix: its rows against the identity gallery under the
+        # metric's cosine divide each row by a positive constant (same order, same ties)
+        eye = torch.eye(n, dtype=torch.float64)
+        res: dict[str, float] = {}
+        for d, rows in (("a2v", sim), ("v2a", sim.T)):
+            r = retrieval_scores(rows, eye, labels, labels, ks=ks, relevance=relevance)
+            res |= {f"{d}_r{k}": float(r[f"r{k}"]) for k in ks}
+            if self.spec.compute_map:
+                res[f"{d}_map"] = float(r["map"])
+        if self.spec.compute_map:
+            res["map"] = (res["a2v_map"] + res["v2a_map"]) / 2
+        self.info |= {"n": n, "n_duplicates": n_dup}
+        if undefined:
+            self.info["undefined"] = undefined
+        return res
+
     def compute(self) -> dict[str, float]:
         """R@k and MAP per pair. An R@k with k >= the gallery size, and (with
         ``missing_modality="skip"``) every metric of a modality the model does not embed,
@@ -239,6 +334,8 @@ class RetrievalRunner(TaskRunner):
                 main score is one of the left-out metrics, the evaluator makes the result
                 not-scorable from ``info["undefined"]``.)
         """
+        if self.capability == "pairwise_score":
+            return self._compute_pairwise()
         res: dict[str, float] = {}
         undefined: dict[str, str] = {}
         absent = self.absent or set()

@@ -379,6 +379,12 @@ BASELINES = {
 #: name -> factory of baselines that are fitted (``requires_fit``) on the training split
 FITTED_BASELINES = {"cca": CCABaseline}
 
+
+def baseline_tag(name: str) -> str:
+    """How a leaderboard row names a baseline: ``"baseline"`` for a fitted one (trained on
+    the benchmark's TRAIN split, e.g. CCA), else ``"trivial"``."""
+    return "baseline" if name in FITTED_BASELINES else "trivial"
+
 __all__ = [
     "BASELINES",
     "AudioEnergyBaseline",
@@ -386,6 +392,7 @@ __all__ = [
     "CCABaseline",
     "CenterPriorBaseline",
     "FITTED_BASELINES",
+    "baseline_tag",
     "FullImageBaseline",
     "RandomEmbeddingBaseline",
     "audio_rms",

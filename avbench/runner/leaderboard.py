@@ -144,7 +144,12 @@ def _error_text(r: ResultRecord) -> str:
 
 
 def _label(model: str, kind: str) -> str:
-    return model if kind == "model" else f"{model} (trivial)"
+    """``model``; baselines ``model (trivial)``, fitted ones (CCA) ``model (baseline)``."""
+    if kind == "model":
+        return model
+    from avbench.benchmarks.baselines import baseline_tag
+
+    return f"{model} ({baseline_tag(model)})"
 
 
 # --- one benchmark -------------------------------------------------------------------------------

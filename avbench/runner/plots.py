@@ -84,9 +84,11 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def _label(kind: str, model: str, train_dataset: str) -> str:
-    """``model (training data)``; baselines ``model (trivial)``."""
+    """``model (training data)``; baselines ``model (trivial)`` (fitted ones ``(baseline)``)."""
     if kind == "baseline":
-        return f"{model} (trivial)"
+        from avbench.benchmarks.baselines import baseline_tag
+
+        return f"{model} ({baseline_tag(model)})"
     return model if train_dataset in ("—", "") else f"{model} ({train_dataset})"
 
 
@@ -137,7 +139,7 @@ def plot_bars(benchmark: str, metric: str, lower: bool, scores: pd.DataFrame,
         ax.scatter(i + jitter, row.values, s=14, color="black", zorder=3)
     for j, row in enumerate(baselines.itertuples()):
         ax.axhline(row.mean, color="0.3", linestyle=BASELINE_STYLES[j % len(BASELINE_STYLES)],
-                   linewidth=1.2, label=f"{row.model} (trivial): {row.mean:.3f}")
+                   linewidth=1.2, label=f"{_label('baseline', row.model, '')}: {row.mean:.3f}")
     ax.set_xticks(np.arange(len(models)), list(models["label"]), rotation=30, ha="right",
                   fontsize=8)
     ax.set_xlim(-0.6, max(len(models), 1) - 0.4)

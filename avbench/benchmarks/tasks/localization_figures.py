@@ -203,7 +203,9 @@ def plot_gallery(benchmark: str, rows: Sequence[PlotRow],
     zoom = max(1, math.ceil(96 / h))
     if zoom > 1:
         mosaic = mosaic.repeat(zoom, axis=0).repeat(zoom, axis=1)
-    left, top, right, bottom = 1.5, 0.55, 0.1, 0.1  # inches
+    # the row labels' width: ~0.075 in per character at fontsize 8, at least 1.5 in
+    left = max(1.5, 0.2 + 0.075 * max(len(label) for label, _ in shown))
+    top, right, bottom = 0.55, 0.1, 0.1  # inches
     fig_w = mosaic.shape[1] / DPI + left + right
     fig_h = mosaic.shape[0] / DPI + top + bottom
     fig = Figure(figsize=(fig_w, fig_h))

@@ -50,6 +50,7 @@ import lightning as L
 import numpy as np
 import torch
 import yaml
+from evidence import json_safe
 from scipy import stats
 
 from avbench.atomic_io import atomic_write_text
@@ -207,16 +208,6 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             cells["fit_seconds"] = summary_stats(fits)
         out[row] = cells
     return out
-
-
-def json_safe(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    return obj
 
 
 def _cell(s: dict[str, Any] | None) -> str:

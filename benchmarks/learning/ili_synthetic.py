@@ -51,7 +51,6 @@ import argparse
 import json
 import platform
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +58,7 @@ import lightning as L
 import numpy as np
 import torch
 import yaml
+from evidence import fit_stages_on_cpu, json_safe
 from scipy import stats
 
 from avbench.atomic_io import atomic_write_text
@@ -70,7 +70,6 @@ from avbench.metrics.graph import edge_stability, graph_recovery_scores
 from avbench.models.ili import ILIEmbedding
 from avbench.nn.class_graph import planted_class_graph
 from avbench.runner.assignments import parse_assignments
-from avbench.runner.fit_stages import run_fit_stages
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("inferred", "none", "random", "oracle")
@@ -145,17 +144,7 @@ def train_ili(dm: Any, source: str, seed: int, num_classes: int,
     if ablation:
         model.ablation = source
 
-    def make(stage: Any, final: bool, callbacks: list) -> L.Trainer:
-        return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False,
-                         num_sanity_val_steps=0, limit_val_batches=0, callbacks=callbacks,
-                         **stage.trainer_kwargs())
-
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        run_fit_stages(model, dm, make, seed=seed)
-    return model, time.perf_counter() - start
+    return model, fit_stages_on_cpu(model, dm, seed)
 
 
 def retrieval(model: Any, bench: str, dm: Any) -> dict[str, float]:
@@ -237,17 +226,6 @@ def summarise(runs: list[dict[str, Any]], cca: dict[str, Any]) -> dict[str, Any]
         summ["cca"] = cca.get(f"{world}/{ds}")
         out[f"{world}/{ds}"] = summ
     return out
-
-
-def json_safe(obj: Any) -> Any:
-    """``obj`` with NaN/inf floats as None (strict JSON; an undefined recall is None)."""
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    return obj
 
 
 def _ci(s: dict[str, Any] | None, scale: float = 100.0, digits: int = 1) -> str:

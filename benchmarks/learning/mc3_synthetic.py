@@ -43,8 +43,6 @@ import glob
 import importlib
 import json
 import platform
-import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +51,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
+from evidence import fit_stages_on_cpu
 
 from avbench.atomic_io import atomic_write_text
 from avbench.benchmarks import evaluate
@@ -60,7 +59,6 @@ from avbench.benchmarks.baselines import AudioEnergyBaseline, RandomEmbeddingBas
 from avbench.configs import resolve_config
 from avbench.metrics.discovery import discovery_scores
 from avbench.runner.assignments import parse_assignments
-from avbench.runner.fit_stages import run_fit_stages
 
 VARIANTS = ("refine", "align")
 #: metrics kept per benchmark
@@ -103,17 +101,8 @@ def train_mc3(dm: Any, seed: int, variant: str, args: argparse.Namespace) -> tup
             **parse_assignments(args.set, "--set")}
     model = _instantiate(cfg, **over)
 
-    def make(stage: Any, final: bool, callbacks: list) -> L.Trainer:
-        return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False,
-                         num_sanity_val_steps=0, limit_val_batches=0, callbacks=callbacks,
-                         **stage.trainer_kwargs())
-
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        run_fit_stages(model, dm, make, seed=seed)
-    return model.eval(), time.perf_counter() - start
+    seconds = fit_stages_on_cpu(model, dm, seed)
+    return model.eval(), seconds
 
 
 @torch.no_grad()

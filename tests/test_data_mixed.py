@@ -86,17 +86,9 @@ def test_speech_and_sound_items_come_from_their_datasets(roots: dict[str, Path])
 
 def test_denseav_trains_on_a_mixed_batch(roots: dict[str, Path]) -> None:
     """DenseAV's training step reads image, audio and audio_mask from a mixed batch."""
-    from avbench.models.denseav import DenseAV
+    from test_denseav import tiny
 
-    torch.manual_seed(0)
-    tiny_audio = {"hidden_size": 24, "num_hidden_layers": 1, "num_attention_heads": 2,
-                  "intermediate_size": 32, "conv_dim": [8] * 7,
-                  "conv_stride": [5, 2, 2, 2, 2, 2, 2], "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
-                  "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2,
-                  "feat_extract_norm": "layer", "do_stable_layer_norm": True}
-    model = DenseAV(dim=12, heads=2, audio_config=tiny_audio,
-                    image_timm_kwargs={"img_size": 32, "embed_dim": 24, "depth": 2,
-                                       "num_heads": 2})
+    model = tiny()
     batch = next(iter(_module(roots).train_dataloader()))
     model.train()
     losses = model.compute_losses(batch)

@@ -20,19 +20,11 @@ from avbench.benchmarks.tasks.disentanglement import (
 )
 from avbench.nn.dense_similarity import retrieval_scores
 
-TINY_AUDIO = {"hidden_size": 24, "num_hidden_layers": 1, "num_attention_heads": 2,
-              "intermediate_size": 32, "conv_dim": [8] * 7, "conv_stride": [5, 2, 2, 2, 2, 2, 2],
-              "conv_kernel": [10, 3, 3, 3, 3, 2, 2], "num_conv_pos_embeddings": 16,
-              "num_conv_pos_embedding_groups": 2, "feat_extract_norm": "layer",
-              "do_stable_layer_norm": True}
-TINY_IMAGE = {"img_size": 32, "embed_dim": 24, "depth": 2, "num_heads": 2}
-
 
 def tiny_denseav(heads: int) -> Any:
-    from avbench.models.denseav import DenseAV
+    from test_denseav import tiny
 
-    torch.manual_seed(0)
-    return DenseAV(dim=12, heads=heads, image_timm_kwargs=TINY_IMAGE, audio_config=TINY_AUDIO)
+    return tiny(heads=heads)
 
 
 # --- hand-built activations --------------------------------------------------------------------

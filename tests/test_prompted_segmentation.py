@@ -257,20 +257,13 @@ def test_trivial_baselines_through_the_same_evaluator(ade_root):
 
 
 def test_untrained_denseav_and_ezvsl_end_to_end(ade_root):
+    from test_denseav import tiny
+
     from avbench.configs import CONFIG_DIR
     from avbench.models.base import AVModel
-    from avbench.models.denseav import DenseAV
     from avbench.runner.instantiation import instantiate
 
-    torch.manual_seed(0)
-    tiny_audio = {"hidden_size": 24, "num_hidden_layers": 1, "num_attention_heads": 2,
-                  "intermediate_size": 32, "conv_dim": [8] * 7,
-                  "conv_stride": [5, 2, 2, 2, 2, 2, 2], "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
-                  "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2,
-                  "feat_extract_norm": "layer", "do_stable_layer_norm": True}
-    dense = DenseAV(dim=12, heads=2, audio_config=tiny_audio,
-                    image_timm_kwargs={"img_size": 32, "embed_dim": 24, "depth": 2,
-                                       "num_heads": 2})
+    dense = tiny()
     for kind in ("speech", "sound"):
         res = evaluate(dense, f"ade20k-{kind}-prompted", datamodule(ade_root, kind),
                        progress=False, raise_errors=True)

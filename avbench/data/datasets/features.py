@@ -105,6 +105,22 @@ def unique_row_ids(ids: list[str]) -> list[str]:
     return [i if counts[i] == 1 else f"{i}#{row}" for row, i in enumerate(ids)]
 
 
+def _open_feature_file(path: Path) -> Any:
+    """The open ``h5py.File`` at ``path`` (read-only).
+
+    Raises:
+        MissingFileError: no file. CorruptMediaError: not a readable HDF5 file (truncated).
+    """
+    import h5py
+
+    if not path.is_file():
+        raise MissingFileError(path, "feature file does not exist")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise CorruptMediaError(path, f"not a readable HDF5 file ({err})") from err
+
+
 def read_feature_split(path: Path, split: str) -> dict[str, Any]:
     """Read one stored split (``train``/``val``/``test``) of a feature file.
 
@@ -112,15 +128,7 @@ def read_feature_split(path: Path, split: str) -> dict[str, Any]:
     ``class_names`` (list or None). Raises :class:`AnnotationError` naming the file
     and key on a missing key or inconsistent shapes.
     """
-    import h5py
-
-    if not path.is_file():
-        raise MissingFileError(path, "feature file does not exist")
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as err:
-        raise CorruptMediaError(path, f"not a readable HDF5 file ({err})") from err
-    with h5:
+    with _open_feature_file(path) as h5:
         akey, vkey, lkey = AUDIO_KEY.format(split), VISUAL_KEY.format(split), LABEL_KEY.format(split)
         audio = _pooled(_read_key(h5, path, akey), path, akey)
         visual = _pooled(_read_key(h5, path, vkey), path, vkey)
@@ -143,15 +151,7 @@ def stored_splits(path: Path) -> tuple[str, ...]:
     Raises:
         MissingFileError: no file. CorruptMediaError: not a readable HDF5 file (truncated).
     """
-    import h5py
-
-    if not path.is_file():
-        raise MissingFileError(path, "feature file does not exist")
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as err:
-        raise CorruptMediaError(path, f"not a readable HDF5 file ({err})") from err
-    with h5:
+    with _open_feature_file(path) as h5:
         return tuple(s for s in SPLITS if LABEL_KEY.format(s) in h5)
 
 

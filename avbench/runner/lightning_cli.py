@@ -88,28 +88,27 @@ def _is_plain(stages: tuple[FitStage, ...]) -> bool:
         name=stages[0].name, select_after_epochs=stages[0].select_after_epochs)
 
 
-def _training_clips(datamodule: Any) -> str:
-    """``"N training clips"`` of ``datamodule`` (or why they could not be counted)."""
+def _training_clips(datamodule: Any) -> tuple[int | None, str]:
+    """The datamodule's number of training clips and ``"N training clips"`` (or why they
+    could not be counted: then None)."""
     try:
-        return f"{len(datamodule.dataset('train'))} training clips"
+        n = len(datamodule.dataset("train"))
     except Exception as err:  # a message helper must not hide the real error
-        return f"an unknown number of training clips ({type(err).__name__}: {err})"
+        return None, f"an unknown number of training clips ({type(err).__name__}: {err})"
+    return n, f"{n} training clips"
 
 
 def nothing_trained(err: FitCheckError, datamodule: Any) -> FitCheckError:
     """``err`` with the datamodule's batch size, ``drop_last_train`` and clip count in its message."""
     bs = getattr(datamodule, "batch_size", None)
     drop = getattr(datamodule, "drop_last_train", None)
-    try:
-        n = len(datamodule.dataset("train"))
-    except Exception:  # a message helper must not hide the real error
-        n = None
+    n, clips = _training_clips(datamodule)
     if n:  # the largest power of two that gives a full batch
         fix = f"--data.batch_size {2 ** (n.bit_length() - 1)} (at most the {n} training clips)"
     else:
         fix = "a smaller --data.batch_size (the tiny preset has few clips per split)"
     hint = (f"{type(datamodule).__name__}(root={getattr(datamodule, 'root', '?')}) has "
-            f"{_training_clips(datamodule)}, batch_size {bs}, drop_last_train {drop}: pass "
+            f"{clips}, batch_size {bs}, drop_last_train {drop}: pass "
             f"{fix} or --data.drop_last_train false")
     findings = [FitFinding(f.code, f"{f.message}. {hint}", f.fatal)
                 if f.code == "no-optimizer-step" else f for f in err.findings]

@@ -21,7 +21,9 @@ from avbench.pretrain.card import is_current, read_card, sha256_file
 from avbench.pretrain.corpus import (
     SentenceCorpus,
     SoundCorpus,
+    SpeechCorpus,
     benchmark_categories,
+    pretraining_vocabulary,
     pretraining_world,
 )
 from avbench.pretrain.registry import STANDINS, pretrain
@@ -93,11 +95,17 @@ def test_hubert_from_pretrained_reproduces_heldout_accuracy(built) -> None:
     model = HubertModel.from_pretrained(d, local_files_only=True).eval()
     assert model.config.hidden_size == 96 and model.config.num_hidden_layers == 3
     assert AutoFeatureExtractor.from_pretrained(d, local_files_only=True).do_normalize
-    head = torch.nn.Linear(96, len(card.categories))
+    n_sounds, n_words = card.corpus["n_sounds"], card.corpus["n_words"]
+    assert n_sounds == len(card.categories)
+    head = torch.nn.Linear(96, n_sounds + n_words)
     head.load_state_dict(load_file(str(d / card.files["head"])))
-    corpus = SoundCorpus(pretraining_world(0), card.corpus["n_heldout"], 0, "heldout")
-    waves = torch.stack([corpus[i][0] for i in range(len(corpus))])
-    labels = torch.tensor([corpus[i][1] for i in range(len(corpus))])
+    sounds = SoundCorpus(pretraining_world(0), card.corpus["n_heldout"], 0, "heldout")
+    vocabulary = pretraining_vocabulary(0, n_words=n_words)
+    assert [w.word for w in vocabulary] == card.corpus["words"]
+    words = SpeechCorpus(vocabulary, card.corpus["n_heldout_words"], 0, "heldout")
+    items = [sounds[i] for i in range(len(sounds))] + [(x, y + n_sounds) for x, y in words]
+    waves = torch.stack([x for x, _ in items])
+    labels = torch.tensor([y for _, y in items])
     with torch.no_grad():
         hidden = model(audio_transformer.normalize_wave(waves)).last_hidden_state
         assert hidden.shape[1] == 49  # 1 s at 50 frames/s
@@ -211,3 +219,53 @@ def test_tokenizer_vocabulary_is_the_same_in_every_process() -> None:
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            timeout=120).stdout for _ in range(2)]
     assert runs[0] == runs[1] and len(runs[0]) > 100
+
+
+def test_pretraining_vocabulary_is_disjoint_from_every_spoken_category_word() -> None:
+    vocabulary = pretraining_vocabulary(0, n_words=64)
+    words = [w.word for w in vocabulary]
+    assert len(words) == 64 == len(set(words))
+    taken = {c.speech.word for c in benchmark_categories(0)}
+    taken |= {c.speech.word for c in pretraining_world(0).categories}
+    assert taken and not set(words) & taken
+    assert words == [w.word for w in pretraining_vocabulary(0, n_words=64)]
+    assert words != [w.word for w in pretraining_vocabulary(1, n_words=64)]
+
+
+def test_speech_corpus_items_hold_their_word_and_are_seeded() -> None:
+    vocabulary = pretraining_vocabulary(0, n_words=4)
+    corpus = SpeechCorpus(vocabulary, 8, seed=3)
+    wave, label = corpus[5]
+    assert wave.shape == (16000,) and label == 5 % 4
+    assert torch.equal(wave, SpeechCorpus(vocabulary, 8, seed=3)[5][0])
+    assert not torch.equal(wave, SpeechCorpus(vocabulary, 8, seed=3, split="heldout")[5][0])
+    assert 0.45 < float(wave.abs().max()) < 0.6  # the word (peak 0.5) over faint noise
+    assert float(wave[:200].abs().max()) < 0.1 or float(wave[-200:].abs().max()) < 0.1
+    with pytest.raises(ValueError, match="vocabulary"):
+        SpeechCorpus([], 4, seed=0)
+
+
+def test_phone_targets_spell_the_syllables() -> None:
+    word = pretraining_vocabulary(0, n_words=8)[0]
+    targets = audio_transformer.phone_targets(word)
+    spelled = [audio_transformer.PHONES[i - 1] for i in targets]
+    assert spelled == [p for s in word.syllables for p in (s.consonant, s.vowel) if p]
+    assert min(targets) >= 1  # 0 is the CTC blank
+
+
+def test_ctc_term_trains_the_frame_head_on_words_only() -> None:
+    torch.manual_seed(0)
+    model = audio_transformer._Classifier(6)
+    vocabulary = pretraining_vocabulary(0, n_words=2)
+    phones = [audio_transformer.phone_targets(w) for w in vocabulary]
+    words = SpeechCorpus(vocabulary, 2, seed=0)
+    waves = torch.stack([words[0][0], words[1][0], torch.zeros(16000)])
+    labels = torch.tensor([4, 5, 0])  # two words (n_sounds 4), one sound
+    plain = model.loss(waves, labels, 4, phones, ctc_weight=0.0)
+    with_ctc = model.loss(waves, labels, 4, phones, ctc_weight=1.0)
+    assert float(with_ctc) > float(plain) > 0
+    with_ctc.backward()
+    assert model.ctc_head.weight.grad.abs().sum() > 0
+    model.zero_grad()
+    model.loss(waves[2:], labels[2:], 4, phones, ctc_weight=1.0).backward()  # no word items
+    assert model.ctc_head.weight.grad is None or model.ctc_head.weight.grad.abs().sum() == 0

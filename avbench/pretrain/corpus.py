@@ -36,7 +36,11 @@ of ``(world, seed, split, i)``:
   at the scene SNR; no off-screen or co-occurring source), the loudest
   ``seconds`` window of a longer render (so a window is never silent);
 - :class:`SentenceCorpus`: narration-like sentences naming a category by its
-  noun or its name.
+  noun or its name;
+- :class:`SpeechCorpus`: single spoken words of :func:`pretraining_vocabulary`
+  (words no benchmark category speaks) by random speakers over faint noise:
+  the speech that HuBERT's pretraining data (LibriSpeech) is to the benchmarks'
+  spoken captions.
 """
 
 from __future__ import annotations
@@ -50,11 +54,13 @@ from torch.utils.data import Dataset
 from avbench.data.synthetic.actions import TEMPLATES, VERBS, third_person
 from avbench.data.synthetic.categories import NOUNS, Category, make_categories
 from avbench.data.synthetic.config import WorldConfig
+from avbench.data.synthetic.speech import SpeechIdentity, render_speech, sample_speech_identities
 from avbench.data.synthetic.world import World
 
 __all__ = [
     "PITCH_TOLERANCE", "PRETRAIN_NOUNS", "SPLITS", "ImageCorpus", "SentenceCorpus", "SoundCorpus",
-    "benchmark_categories", "look_key", "pretraining_world", "sounds_clash",
+    "SpeechCorpus", "benchmark_categories", "look_key", "pretraining_vocabulary", "pretraining_world",
+    "sounds_clash",
 ]
 
 #: two sounds of one kind clash when their pitches are within this relative distance
@@ -70,6 +76,7 @@ PRETRAIN_NOUNS: tuple[str, ...] = (
     "feather", "leaf", "acorn", "pear", "plum", "melon", "pumpkin", "radish", "garlic",
 )
 _STREAM = 7919  # marks the pretraining candidates' random stream
+_SPEECH_STREAM = 7927  # marks the pretraining vocabulary's random stream
 _MAX_ROUNDS = 16
 
 
@@ -245,3 +252,69 @@ class SentenceCorpus(_Corpus):
         template = TEMPLATES[int(r.integers(len(TEMPLATES)))]
         what = cat.noun if r.random() < 0.5 else cat.name
         return template.format(verb=third_person(syn), noun=what), label
+
+
+def pretraining_vocabulary(world_seed: int = 0, config: WorldConfig | None = None,
+                           n_words: int = 128) -> list[SpeechIdentity]:
+    """``n_words`` spoken words (1-3 syllables of the world's phone set) that no category of
+    the benchmark world ``World(config, world_seed)`` speaks, nor any category of
+    :func:`pretraining_world` (so word and sound labels never name the same thing).
+
+    Drawn by :func:`~avbench.data.synthetic.speech.sample_speech_identities` from an
+    independent stream ``[world_seed, 2, 7927]``; deterministic in its arguments.
+
+    Raises:
+        ValueError: ``n_words < 2``.
+    """
+    if n_words < 2:
+        raise ValueError("n_words must be >= 2")
+    taken = {c.speech.word for c in benchmark_categories(world_seed, config)}
+    taken |= {c.speech.word for c in pretraining_world(world_seed, config).categories}
+    draw = sample_speech_identities(n_words + len(taken),
+                                    np.random.default_rng([world_seed, 2, _SPEECH_STREAM]))
+    return [w for w in draw if w.word not in taken][:n_words]
+
+
+class SpeechCorpus(Dataset):
+    """Single spoken words: ``dataset[i] = (wave float [L], word index)``, ``L = seconds * sample_rate``.
+
+    Item ``i`` (random stream ``[seed, SPLITS[split], i, 2]``): word ``i % len(vocabulary)``
+    spoken by a speaker drawn from the stream (:func:`~avbench.data.synthetic.speech.render_speech`:
+    f0, vocal-tract length, tempo), placed at a random offset in the window (a word longer than
+    the window is cut to it), over white noise of RMS uniform in ``noise_rms`` (the word peaks
+    at 0.5).
+
+    Raises:
+        ValueError: an empty vocabulary, ``n < 1`` or an unknown split.
+    """
+
+    def __init__(self, vocabulary: list[SpeechIdentity], n: int, seed: int, split: str = "train",
+                 seconds: float = 1.0, sample_rate: int = 16000,
+                 noise_rms: tuple[float, float] = (0.001, 0.02)) -> None:
+        if not vocabulary:
+            raise ValueError("SpeechCorpus needs a non-empty vocabulary")
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; one of {sorted(SPLITS)}")
+        if n < 1:
+            raise ValueError(f"a corpus needs n >= 1 items, got {n}")
+        self.vocabulary, self.n, self.seed, self.split = list(vocabulary), int(n), int(seed), split
+        self.seconds, self.sample_rate, self.noise_rms = float(seconds), int(sample_rate), noise_rms
+        self.n_classes = len(self.vocabulary)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        if not 0 <= i < self.n:
+            raise IndexError(f"item {i} outside [0, {self.n})")
+        r = np.random.default_rng([self.seed, SPLITS[self.split], int(i), 2])
+        label = int(i) % self.n_classes
+        word = render_speech(self.vocabulary[label], int(r.integers(2**31)), self.sample_rate)
+        n = int(round(self.seconds * self.sample_rate))
+        wave = (r.standard_normal(n) * r.uniform(*self.noise_rms)).astype(np.float32)
+        if len(word) > n:
+            start = (len(word) - n) // 2
+            word = word[start:start + n]
+        at = int(r.integers(0, n - len(word) + 1))
+        wave[at:at + len(word)] += word
+        return torch.from_numpy(wave), label

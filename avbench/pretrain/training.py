@@ -97,6 +97,8 @@ def fit_classifier(model: nn.Module, train: Dataset, heldout: Dataset, *, steps:
                    batch_size: int, lr: float, seed: int, desc: str, progress: bool = True,
                    weight_decay: float = 0.0, num_workers: int = 0,
                    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                   loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                   grad_clip: float | None = None,
                    ) -> dict[str, float]:
     """Train ``model`` for ``steps`` optimizer steps on ``train``; score ``heldout``.
 
@@ -112,6 +114,9 @@ def fit_classifier(model: nn.Module, train: Dataset, heldout: Dataset, *, steps:
         num_workers: DataLoader workers (seeded from ``seed``).
         augment: optional ``x -> x`` applied to each training batch (uses torch's global RNG,
             seeded here).
+        loss_fn: the training loss ``loss_fn(model, x, y) -> scalar`` (default: cross-entropy of
+            ``model(x)``; held-out scoring is always the cross-entropy / accuracy of ``model(x)``).
+        grad_clip: clip the global gradient norm to this value before each step (None: no clip).
 
     Returns:
         ``{"steps", "train_loss" (mean of the last 50 steps), "heldout_accuracy", "heldout_loss"}``.
@@ -138,9 +143,12 @@ def fit_classifier(model: nn.Module, train: Dataset, heldout: Dataset, *, steps:
         for x, y in loader:
             if augment is not None:
                 x = augment(x)
-            loss = F.cross_entropy(model(x), torch.as_tensor(y))
+            y = torch.as_tensor(y)
+            loss = F.cross_entropy(model(x), y) if loss_fn is None else loss_fn(model, x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
             sched.step()
             losses.append(float(loss.detach()))

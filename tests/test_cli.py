@@ -45,7 +45,14 @@ def test_synth_negative_seed_is_a_usage_error_writing_nothing(tmp_path, capsys):
         main(["synth", "vggsound", "--root", str(root), "--preset", "tiny", "--seed", "-1"])
     assert exc.value.code == 2 and not root.exists()
     err = capsys.readouterr().err
-    assert "argument --seed: must be >= 0" in err and "Traceback" not in err
+    assert '"seed"' in err and "v>=0" in err and "Traceback" not in err
+
+
+def test_synth_help_names_the_seed_type(capsys):
+    with pytest.raises(SystemExit):
+        main(["synth", "--help"])
+    out = capsys.readouterr().out
+    assert "type: NonNegativeInt" in out and "<function" not in out
 
 
 def _fit_args(model: str, root: Path) -> list[str]:

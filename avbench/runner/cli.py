@@ -9,13 +9,13 @@ take ``KEY=VALUE`` items (:mod:`avbench.runner.assignments`).
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 from collections.abc import Sequence
 
 from jsonargparse import ActionConfigFile, ArgumentParser
+from jsonargparse.typing import NonNegativeInt
 
 #: one line per suite-level subcommand (``avbench --help``)
 SUMMARIES = {
@@ -44,7 +44,7 @@ def synth_parser() -> ArgumentParser:
                    help="output directory (with 'all': one sub-folder per dataset)")
     p.add_argument("--preset", default="tiny", choices=sorted(PRESETS),
                    help="size: tiny (unit tests), small (CI smoke), default (the leaderboard)")
-    p.add_argument("--seed", type=_world_seed, default=0,
+    p.add_argument("--seed", type=NonNegativeInt, default=0,
                    help="world seed, >= 0 (it seeds the world's random streams)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--world", action="append", default=[], metavar="KEY=VALUE",
@@ -54,15 +54,6 @@ def synth_parser() -> ArgumentParser:
                         "(image-resnet18/, audio-resnet18/; default: $AVBENCH_STANDINS or "
                         "standins/; build with `avbench pretrain NAME --out standins/NAME`)")
     return p
-
-
-def _world_seed(text: str) -> int:
-    """``--seed`` of ``avbench synth``: an integer >= 0 (numpy seeds), else a usage error."""
-    seed = int(text)
-    if seed < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (it seeds the world's random streams), "
-                                         f"got {seed}")
-    return seed
 
 
 def synth_main(argv: Sequence[str]) -> int:

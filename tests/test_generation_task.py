@@ -163,3 +163,36 @@ def test_untrained_tiny_avldm_runs_the_task_end_to_end(tiny_world, tmp_path, tin
 
     wavs = write_generation_galleries(rows, "tiny-generation", tmp_path / "lb")
     assert len(wavs) == 4 and all(p.suffix == ".wav" for p in wavs)
+
+
+def test_av_model_checkpoint_from_a_fit_record_and_the_reasons_without_one(tmp_path) -> None:
+    from avbench.benchmarks.tasks.generation import av_model_checkpoint
+
+    ckpt = tmp_path / "best.ckpt"
+    ckpt.write_bytes(b"x")
+    fit = tmp_path / "fit.json"
+    fit.write_text(json.dumps({"weights": str(ckpt), "selection": {}}))
+    assert av_model_checkpoint(GenerationTask(av_model_name="mc3", av_model_fit=str(fit))) == (str(ckpt), "")
+    assert av_model_checkpoint(GenerationTask(av_model_name="mc3", av_model_checkpoint="a.ckpt",
+                                              av_model_fit=str(fit)))[0] == "a.ckpt"
+    none, why = av_model_checkpoint(GenerationTask(av_model_fit=str(fit)))
+    assert none is None and "av_model_name" in why
+    none, why = av_model_checkpoint(GenerationTask(av_model_name="mc3",
+                                                   av_model_fit=str(tmp_path / "no.json")))
+    assert none is None and "no.json does not exist" in why and "make leaderboard" in why
+    fit.write_text(json.dumps({"weights": str(tmp_path / "gone.ckpt")}))
+    none, why = av_model_checkpoint(GenerationTask(av_model_name="mc3", av_model_fit=str(fit)))
+    assert none is None and "gone.ckpt" in why
+    fit.write_text("{not json")
+    none, why = av_model_checkpoint(GenerationTask(av_model_name="mc3", av_model_fit=str(fit)))
+    assert none is None and "not a fit record" in why
+
+
+def test_generation_suite_takes_its_av_model_from_the_default_suites_mc3() -> None:
+    suite = yaml.safe_load((CONFIG_DIR / "suites" / "generation.yaml").read_text())
+    task = suite["define_benchmarks"][0]["tasks"][0]
+    assert task["av_model_name"] == "mc3"
+    assert task["av_model_fit"] == "results/_work/synthetic/mc3.ego4d.seed0/fit.json"
+    assert "retrieved" in task["conditions"]
+    assert {"AV-sim/real", "AV-sim/same_video", "FD-avbench/retrieved"} <= set(
+        suite["define_benchmarks"][0]["metrics"])

@@ -205,6 +205,11 @@ class GenerationTask(TaskSpec):
         av_model_name, av_model_checkpoint: the suite model (registry name, Lightning
             checkpoint) whose ``embed`` gives AV-sim and the ``retrieved`` condition; None:
             both are not computed.
+        av_model_fit: instead of ``av_model_checkpoint``, a runner fit record (``fit.json``
+            of ``results/_work/<suite>/<job>/``) whose selected ``weights`` is the checkpoint:
+            the model another suite trained (the generation suite names the default suite's
+            ``mc3.ego4d.seed0``). A missing record or checkpoint leaves AV-sim and
+            ``retrieved`` not computed, with the reason.
         reference_split: the split the ``retrieved`` / ``low_ambient`` / ``other_video``
             conditions come from (never the evaluated one).
         onset_tolerance: synchrony window (s, +-).
@@ -223,6 +228,7 @@ class GenerationTask(TaskSpec):
     embedder: str = "standins/audio-resnet18"
     av_model_name: str | None = None
     av_model_checkpoint: str | None = None
+    av_model_fit: str | None = None
     reference_split: Literal["train", "val", "test"] = "train"
     onset_tolerance: float = 0.1
     ambient_window: float = 0.5
@@ -258,6 +264,29 @@ class GenerationTask(TaskSpec):
         from avbench.benchmarks.tasks.generation_gallery import write_generation_galleries
 
         return write_generation_galleries(rows, benchmark, out_dir)
+
+
+def av_model_checkpoint(spec: GenerationTask) -> tuple[str | None, str]:
+    """``(checkpoint, "")`` of the spec's AV model, or ``(None, reason)`` when there is none:
+    no ``av_model_name``, neither checkpoint nor fit record, a fit record that does not exist
+    or does not name an existing ``weights`` file."""
+    if not spec.av_model_name or not (spec.av_model_checkpoint or spec.av_model_fit):
+        return None, ("no av_model_name with av_model_checkpoint / av_model_fit given: AV-sim "
+                      "and the retrieved condition need a suite audio-visual model with embed")
+    if spec.av_model_checkpoint:
+        return spec.av_model_checkpoint, ""
+    fit = Path(str(spec.av_model_fit))
+    if not fit.is_file():
+        return None, (f"{fit} does not exist: the {spec.av_model_name} checkpoint comes from "
+                      f"that fit record of another suite (run `make leaderboard` first, or set "
+                      f"av_model_checkpoint)")
+    try:
+        weights = json.loads(fit.read_text())["weights"]
+    except (ValueError, KeyError, TypeError) as err:
+        return None, f"{fit}: not a fit record with 'weights' ({type(err).__name__}: {err})"
+    if not weights or not Path(weights).is_file():
+        return None, f"{fit} names the checkpoint {weights!r}, which does not exist"
+    return str(weights), ""
 
 
 def load_av_model(name: str, checkpoint: str | Path) -> Any:
@@ -347,13 +376,12 @@ class GenerationRunner(TaskRunner):
         except FileNotFoundError as err:
             self.truth = None
             self.undefined["sync"] = self.undefined["ambient"] = str(err)
-        if spec.av_model_name and spec.av_model_checkpoint:
-            self.av = load_av_model(spec.av_model_name, spec.av_model_checkpoint)
-            self.info["av_model"] = f"{spec.av_model_name} ({spec.av_model_checkpoint})"
+        checkpoint, why = av_model_checkpoint(spec)
+        if checkpoint is not None:
+            self.av = load_av_model(str(spec.av_model_name), checkpoint)
+            self.info["av_model"] = f"{spec.av_model_name} ({checkpoint})"
         else:
-            self.undefined["AV-sim"] = self.undefined["retrieved"] = (
-                "no av_model_name / av_model_checkpoint given: AV-sim and the retrieved "
-                "condition need a suite audio-visual model with embed")
+            self.undefined["AV-sim"] = self.undefined["retrieved"] = why
         evaluated = datamodule.dataset(split)
         ids = [str(evaluated.record_id(r)) for r in evaluated.records]
         chosen = sorted(ids, key=stable_key)

@@ -10,25 +10,13 @@ from typing import Any
 import pytest
 import torch
 from test_denseav import tiny
-from torch.utils.data import DataLoader
+from test_retrieval_groups import FakeDM
 
 from avbench.benchmarks import evaluate
 from avbench.benchmarks.meta import BenchmarkMeta
 from avbench.benchmarks.registry import get_benchmark
 from avbench.benchmarks.tasks.retrieval import RetrievalTask
-from avbench.data.sample import collate
 from avbench.models.denseav import DenseAV
-
-
-class FakeDM:
-    def __init__(self, items: list[dict], batch_size: int = 2) -> None:
-        self.items, self.batch_size = items, batch_size
-
-    def setup(self, stage: str | None = None) -> None:
-        pass
-
-    def test_dataloader(self) -> DataLoader:
-        return DataLoader(self.items, batch_size=self.batch_size, collate_fn=collate)
 
 
 def bench(**task: Any) -> BenchmarkMeta:
@@ -70,7 +58,7 @@ def test_model_score_ranks_by_the_model_matrix_across_batches():
 
 
 def test_model_without_pairwise_score_falls_back_to_the_cosine():
-    res = evaluate(scalar_model(False), bench(), FakeDM(clips()), progress=False,
+    res = evaluate(scalar_model(False), bench(), FakeDM(clips(), batch_size=2), progress=False,
                    raise_errors=True)
     # constant embeddings: every item tied, R@1 = 1/4 exactly (expected over tie orders)
     assert res.metrics["a2v_r1"] == pytest.approx(1 / 4)

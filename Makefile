@@ -64,7 +64,7 @@ leaderboard: synth
 # record under results/); without it they are recorded as not computed.
 leaderboard-generation: synth
 	$(BIN)/avbench pretrain mel-autoencoder --out $(STANDINS)/mel-autoencoder --seed 0
-	@test -f results/_work/synthetic/mc3.ego4d.seed0/fit.json || echo "note: no results/_work/synthetic/mc3.ego4d.seed0/fit.json (run make leaderboard first): AV-sim and the retrieved condition will not be computed, and results written now are kept on later runs until `avbench benchmark ... --overwrite always`"
+	@test -f results/_work/synthetic/mc3.ego4d.seed0/fit.json || echo "note: no results/_work/synthetic/mc3.ego4d.seed0/fit.json (run make leaderboard first): AV-sim and the retrieved condition will not be computed, and results written now are kept on later runs until avbench benchmark --overwrite always"
 	$(BIN)/avbench benchmark --suite avbench/configs/suites/generation.yaml --results $(RESULTS)-generation; \
 	status=$$?; \
 	$(BIN)/avbench leaderboard --results $(RESULTS)-generation --out leaderboards/generation || exit 1; \
